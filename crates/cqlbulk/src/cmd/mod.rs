@@ -1,0 +1,247 @@
+//! Subcommands, one file each, and the flags they share.
+//!
+//! Flags are parsed and validated here; `run()` of each subcommand turns them into the
+//! library's typed configs. Nothing touches the network until then.
+
+mod count;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use cqlbulk::connect::ConnectionConfig;
+use cqlbulk::scan::ScanConfig;
+use cqlbulk::{Error, ErrorKind};
+use scylla::statement::Consistency;
+
+/// Everything went as asked.
+pub const EXIT_OK: u8 = 0;
+/// The run finished, but some token ranges or records failed; the summary says which.
+pub const EXIT_COMPLETED_WITH_ERRORS: u8 = 1;
+/// The run could not start or had to stop (no connection, unknown table, bad input).
+/// (Exit code 2 is clap's, for a command line it cannot parse.)
+pub const EXIT_FATAL: u8 = 3;
+/// Stopped by Ctrl-C or SIGTERM.
+pub const EXIT_INTERRUPTED: u8 = 4;
+
+#[derive(Parser)]
+#[command(
+    name = "cqlbulk",
+    version,
+    about = "Move whole Apache Cassandra tables in and out, fast and exactly once",
+    long_about = "Move whole Apache Cassandra tables in and out, fast and exactly once.\n\n\
+        cqlbulk splits the token ring into ranges, reads them in parallel from their \
+        replicas with prepared token-range queries, and never misses or repeats a row.\n\n\
+        Exit codes: 0 success; 1 finished with errors (some ranges failed); \
+        2 bad command line; 3 fatal error; 4 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// More log output on stderr: -v for info, -vv for debug. CQLBULK_LOG (e.g.
+    /// `cqlbulk=debug`) overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    Count(count::Args),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Count(args) => count::run(args).await,
+    }
+}
+
+/// The exit code for an error that ended the run.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    match err.downcast_ref::<Error>().map(Error::kind) {
+        Some(ErrorKind::Interrupted) => EXIT_INTERRUPTED,
+        Some(ErrorKind::IncompleteScan) => EXIT_COMPLETED_WITH_ERRORS,
+        _ => EXIT_FATAL,
+    }
+}
+
+/// Which table, and how to reach its cluster: the flags every subcommand shares. Short
+/// names follow DSBulk (`-k`, `-t`, `-h`, `-u`).
+#[derive(Args, Debug)]
+pub struct ConnectionArgs {
+    /// Keyspace of the table (case-sensitive, as stored in the schema).
+    #[arg(short = 'k', long, value_name = "NAME")]
+    pub keyspace: String,
+
+    /// Table to operate on (case-sensitive, as stored in the schema).
+    #[arg(short = 't', long, value_name = "NAME")]
+    pub table: String,
+
+    /// Contact points, comma-separated, each `host` or `host:port`. The rest of the cluster
+    /// is discovered from them.
+    #[arg(
+        short = 'h',
+        long = "host",
+        value_name = "HOSTS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1",
+        env = "CQLBULK_HOST"
+    )]
+    pub hosts: Vec<String>,
+
+    /// CQL native port of contact points given without a port.
+    #[arg(long, default_value_t = 9042, value_name = "PORT")]
+    pub port: u16,
+
+    /// Local datacenter: queries go to its replicas first. Needed with LOCAL_* consistency
+    /// on multi-datacenter clusters to keep reads out of remote datacenters.
+    #[arg(long, value_name = "NAME")]
+    pub dc: Option<String>,
+
+    /// Consistency level of every read: ANY, ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM,
+    /// EACH_QUORUM, LOCAL_ONE. Above ONE, each range is read from several replicas, which
+    /// multiplies the load on the cluster.
+    #[arg(long, default_value = "LOCAL_ONE", value_parser = parse_consistency, value_name = "LEVEL")]
+    pub consistency: Consistency,
+
+    /// Rows per page. Larger pages mean fewer round trips but more memory on both sides.
+    #[arg(long, default_value_t = 5000, value_name = "ROWS", value_parser = clap::value_parser!(i32).range(1..))]
+    pub page_size: i32,
+
+    /// How long one request may take before it fails and is retried on another replica
+    /// (e.g. `60s`, `2m`).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub request_timeout: Duration,
+
+    /// How long to wait for a connection to a node.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub connect_timeout: Duration,
+
+    /// User name for PasswordAuthenticator. The password is read from CQLBULK_PASSWORD, or
+    /// asked for on the terminal without echo; it is never taken as a flag, where other
+    /// users could read it in the process list.
+    #[arg(short = 'u', long, value_name = "NAME", env = "CQLBULK_USERNAME")]
+    pub username: Option<String>,
+}
+
+impl ConnectionArgs {
+    pub fn table_name(&self) -> cqlbulk::cluster::TableName {
+        cqlbulk::cluster::TableName::new(&self.keyspace, &self.table)
+    }
+
+    pub fn connection_config(&self) -> anyhow::Result<ConnectionConfig> {
+        let password = match &self.username {
+            None => None,
+            Some(user) => Some(read_password(user)?),
+        };
+        Ok(ConnectionConfig {
+            hosts: self.hosts.clone(),
+            port: self.port,
+            datacenter: self.dc.clone(),
+            username: self.username.clone(),
+            password,
+            consistency: self.consistency,
+            page_size: self.page_size,
+            request_timeout: self.request_timeout,
+            connect_timeout: self.connect_timeout,
+        })
+    }
+}
+
+fn read_password(user: &str) -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("CQLBULK_PASSWORD") {
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("--username {user} needs a password: set CQLBULK_PASSWORD (no terminal to ask on)");
+    }
+    rpassword::prompt_password(format!("Password for {user}: "))
+        .context("cannot read the password from the terminal")
+}
+
+fn parse_consistency(text: &str) -> Result<Consistency, String> {
+    Ok(match text.to_ascii_uppercase().replace('-', "_").as_str() {
+        "ANY" => Consistency::Any,
+        "ONE" => Consistency::One,
+        "TWO" => Consistency::Two,
+        "THREE" => Consistency::Three,
+        "QUORUM" => Consistency::Quorum,
+        "ALL" => Consistency::All,
+        "LOCAL_QUORUM" => Consistency::LocalQuorum,
+        "EACH_QUORUM" => Consistency::EachQuorum,
+        "LOCAL_ONE" => Consistency::LocalOne,
+        _ => return Err(format!("unknown consistency level '{text}'")),
+    })
+}
+
+/// How the ring is cut and how hard the cluster is pushed.
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// Minimum number of token-range splits (default: 8 × nodes × client cores). More splits
+    /// give finer progress and cheaper retries, for more requests.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub splits: Option<u32>,
+
+    /// Splits read at once, each with one query in flight on one replica (default: nodes ×
+    /// client cores). This is the load put on the cluster: raise it on a big idle cluster,
+    /// lower it to protect live traffic.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: Option<u32>,
+
+    /// Attempts per split, rotating over its replicas with back-off, before it fails.
+    #[arg(long, default_value_t = 6, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+
+    /// No progress output, only the result and errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Seconds between progress lines when stderr is not a terminal.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub progress_interval: u64,
+}
+
+impl ScanArgs {
+    pub fn scan_config(&self, connection: &ConnectionArgs) -> ScanConfig {
+        ScanConfig {
+            splits: self.splits.map(|n| n as usize),
+            concurrency: self.concurrency.map(|n| n as usize),
+            max_attempts: Some(self.max_attempts),
+            datacenter: connection.dc.clone(),
+        }
+    }
+
+    pub fn progress(&self) -> cqlbulk::progress::ProgressStyleChoice {
+        if self.quiet {
+            cqlbulk::progress::ProgressStyleChoice::Quiet
+        } else {
+            cqlbulk::progress::ProgressStyleChoice::Auto {
+                interval: Duration::from_secs(self.progress_interval.max(1)),
+            }
+        }
+    }
+}
+
+/// Resolves when the user asks the run to stop (Ctrl-C or SIGTERM).
+pub async fn interrupted() -> Error {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return Error::new(ErrorKind::Interrupted, "interrupted");
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    Error::new(ErrorKind::Interrupted, "interrupted")
+}

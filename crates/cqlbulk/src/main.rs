@@ -1,0 +1,56 @@
+//! The `cqlbulk` command line: `main` → `run` → one module per subcommand in `cmd/`.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cmd::Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cqlbulk: cannot start the async runtime: {err}");
+            return ExitCode::from(cmd::EXIT_FATAL);
+        }
+    };
+    match runtime.block_on(cmd::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            // A closed pipe (`cqlbulk count … | head`) is the reader's choice, not a failure.
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("cqlbulk: error: {err:#}");
+            ExitCode::from(cmd::exit_code(&err))
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,scylla=error",
+        1 => "info,scylla=warn",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CQLBULK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,179 @@
+//! Progress of a scan: counters the engine updates, and a reporter that shows them as a bar
+//! on a terminal or as plain periodic lines in a log.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cqlbulk_ring::{RING_SIZE, TokenRange};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Counters shared by the workers of one scan.
+pub struct Progress {
+    started: Instant,
+    rows: AtomicU64,
+    /// Tokens of finished splits; the whole ring is `u64::MAX` tokens, so this cannot overflow.
+    tokens_done: AtomicU64,
+    splits_done: AtomicU64,
+    splits_total: u64,
+    retries: AtomicU64,
+}
+
+/// A moment's reading of [`Progress`].
+#[derive(Clone, Copy, Debug)]
+pub struct Snapshot {
+    pub rows: u64,
+    pub ring_fraction: f64,
+    pub splits_done: u64,
+    pub splits_total: u64,
+    pub retries: u64,
+    pub elapsed: Duration,
+}
+
+impl Snapshot {
+    pub fn rows_per_second(&self) -> f64 {
+        self.rows as f64 / self.elapsed.as_secs_f64().max(1e-3)
+    }
+
+    /// Time left if the rest of the ring goes as fast as the part done.
+    pub fn eta(&self) -> Option<Duration> {
+        (self.ring_fraction > 0.0).then(|| {
+            self.elapsed
+                .mul_f64((1.0 - self.ring_fraction) / self.ring_fraction)
+        })
+    }
+}
+
+impl Progress {
+    pub fn new(splits_total: usize) -> Progress {
+        Progress {
+            started: Instant::now(),
+            rows: AtomicU64::new(0),
+            tokens_done: AtomicU64::new(0),
+            splits_done: AtomicU64::new(0),
+            splits_total: splits_total as u64,
+            retries: AtomicU64::new(0),
+        }
+    }
+
+    pub fn split_done(&self, range: &TokenRange, rows: u64) {
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+        self.tokens_done.fetch_add(range.size(), Ordering::Relaxed);
+        self.splits_done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn retried(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            rows: self.rows.load(Ordering::Relaxed),
+            ring_fraction: self.tokens_done.load(Ordering::Relaxed) as f64 / RING_SIZE as f64,
+            splits_done: self.splits_done.load(Ordering::Relaxed),
+            splits_total: self.splits_total,
+            retries: self.retries.load(Ordering::Relaxed),
+            elapsed: self.started.elapsed(),
+        }
+    }
+}
+
+/// How progress is shown while a scan runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressStyleChoice {
+    /// A bar when stderr is a terminal, plain lines every `interval` otherwise.
+    Auto {
+        interval: Duration,
+    },
+    Quiet,
+}
+
+/// Shows a [`Progress`] until dropped or finished.
+pub struct Reporter {
+    task: Option<tokio::task::JoinHandle<()>>,
+    bar: Option<ProgressBar>,
+}
+
+const BAR_STEPS: u64 = 10_000;
+
+impl Reporter {
+    pub fn start(what: &str, progress: Arc<Progress>, choice: ProgressStyleChoice) -> Reporter {
+        let ProgressStyleChoice::Auto { interval } = choice else {
+            return Reporter {
+                task: None,
+                bar: None,
+            };
+        };
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::with_draw_target(Some(BAR_STEPS), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {percent:>3}% of ring  {msg}  ETA {eta}",
+                )
+                .expect("template is valid")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(what.to_string());
+            let shown = bar.clone();
+            let task = tokio::spawn(async move {
+                loop {
+                    let now = progress.snapshot();
+                    shown.set_position((now.ring_fraction * BAR_STEPS as f64) as u64);
+                    shown.set_message(format!(
+                        "{} rows, {} rows/s",
+                        now.rows,
+                        now.rows_per_second() as u64
+                    ));
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            });
+            Reporter {
+                task: Some(task),
+                bar: Some(bar),
+            }
+        } else {
+            let what = what.to_string();
+            let task = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(interval).await;
+                    let now = progress.snapshot();
+                    let eta = now
+                        .eta()
+                        .map_or("unknown".to_string(), |d| format!("{}s", d.as_secs()));
+                    eprintln!(
+                        "{what}: {:.1}% of ring, {}/{} splits, {} rows, {} rows/s, ETA {eta}",
+                        now.ring_fraction * 100.0,
+                        now.splits_done,
+                        now.splits_total,
+                        now.rows,
+                        now.rows_per_second() as u64
+                    );
+                }
+            });
+            Reporter {
+                task: Some(task),
+                bar: None,
+            }
+        }
+    }
+
+    pub fn finish(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,489 @@
+#!/usr/bin/env python3
+"""Local Apache Cassandra 5.0 cluster for cqlbulk's demo, tests and benchmarks.
+
+Cassandra comes from Maven Central (`cassandra-all` and its runtime classpath, resolved by
+Maven into a cache outside the repository); each node is a plain JVM running
+`CassandraDaemon` on its own loopback address 127.0.0.N with the same ports, its own data
+directory, log and JMX port. No Docker, no tarball.
+
+    harness/cluster.py start [--nodes 3] [--num-tokens 256] [--heap 1G]
+    harness/cluster.py status
+    harness/cluster.py stop [--node N]
+    harness/cluster.py start-node N      # restart one stopped node of the running cluster
+
+`start` is idempotent: a running cluster of the same shape is reused as it is; a cluster
+of another shape is stopped and replaced by a fresh one (its data is wiped, its logs are
+kept next to the new ones as *.old).
+
+Standard library only: this runs before any virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CASSANDRA_VERSION = "5.0.9"  # newest 5.0 patch on Maven Central on 2026-11-24; pinned
+HARNESS_DIR = Path(__file__).resolve().parent
+CACHE_DIR = Path(os.environ.get("CQLBULK_CACHE", Path.home() / ".cache" / "cqlbulk"))
+INSTALL_DIR = CACHE_DIR / f"cassandra-{CASSANDRA_VERSION}"
+CLUSTER_DIR = Path(os.environ.get("CQLBULK_CLUSTER_DIR", CACHE_DIR / "cluster"))
+CQL_PORT = 9042
+STORAGE_PORT = 7000
+JMX_BASE_PORT = 7199
+
+# The module flags of Cassandra 5.0's conf/jvm17-server.options (Java 17): without them the
+# daemon fails on reflective access to JDK internals.
+JVM17_FLAGS = [
+    "-Djdk.attach.allowAttachSelf=true",
+    "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports", "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports", "java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports", "java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports", "jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports", "jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports", "jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens", "java.base/java.io=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens", "jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+    "--add-opens", "java.base/java.util=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+]
+
+GC_FLAGS = [
+    "-XX:+UseG1GC", "-XX:+ParallelRefProcEnabled", "-XX:MaxGCPauseMillis=300",
+    "-XX:+ExitOnOutOfMemoryError",
+]
+
+
+class HarnessError(Exception):
+    pass
+
+
+def log(msg: str) -> None:
+    print(f"cluster: {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Install
+
+
+def lib_dir() -> Path:
+    return INSTALL_DIR / "lib"
+
+
+def install() -> None:
+    """Resolve cassandra-all and its runtime dependencies into the cache (once)."""
+    marker = INSTALL_DIR / ".complete"
+    if marker.exists():
+        return
+    if shutil.which("mvn") is None:
+        raise HarnessError("Maven (mvn) is not on PATH: install it (apt-get install maven)")
+    log(f"installing Cassandra {CASSANDRA_VERSION} from Maven Central into {INSTALL_DIR}")
+    started = time.monotonic()
+    if lib_dir().exists():
+        shutil.rmtree(lib_dir())
+    cmd = [
+        "mvn", "-q", "-B",
+        "-f", str(HARNESS_DIR / "pom.xml"),
+        f"-Dmaven.repo.local={CACHE_DIR / 'm2'}",
+        f"-Dcassandra.version={CASSANDRA_VERSION}",
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={lib_dir()}",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HarnessError(
+            "Maven could not resolve cassandra-all "
+            f"{CASSANDRA_VERSION}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        )
+    jamm = sorted(lib_dir().glob("jamm-*.jar"))
+    if not jamm:
+        raise HarnessError(f"jamm (the memory-measuring agent) is missing from {lib_dir()}")
+    marker.write_text(CASSANDRA_VERSION + "\n")
+    log(f"installed in {time.monotonic() - started:.0f}s")
+
+
+# ---------------------------------------------------------------------------------------
+# Node configuration
+
+
+def node_address(index: int) -> str:
+    return f"127.0.0.{index}"
+
+
+def node_dir(index: int) -> Path:
+    return CLUSTER_DIR / f"node{index}"
+
+
+def write_node_config(index: int, shape: dict) -> Path:
+    home = node_dir(index)
+    conf = home / "conf"
+    for sub in ("conf", "data", "commitlog", "saved_caches", "hints", "cdc_raw", "logs", "triggers"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    address = node_address(index)
+    auth = shape.get("auth", False)
+    yaml = f"""\
+# Generated by harness/cluster.py for node {index}; rewritten on every start.
+cluster_name: cqlbulk-test
+num_tokens: {shape['num_tokens']}
+allocate_tokens_for_local_replication_factor: {min(3, shape['nodes'])}
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "{node_address(1)}:{STORAGE_PORT}"
+listen_address: {address}
+rpc_address: {address}
+storage_port: {STORAGE_PORT}
+native_transport_port: {CQL_PORT}
+start_native_transport: true
+auto_bootstrap: false
+data_file_directories:
+  - {home / 'data'}
+commitlog_directory: {home / 'commitlog'}
+saved_caches_directory: {home / 'saved_caches'}
+hints_directory: {home / 'hints'}
+cdc_raw_directory: {home / 'cdc_raw'}
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+authenticator: {'PasswordAuthenticator' if auth else 'AllowAllAuthenticator'}
+authorizer: {'CassandraAuthorizer' if auth else 'AllowAllAuthorizer'}
+# Test nodes share two cores: keep background work small.
+concurrent_compactors: 1
+compaction_throughput: 0MiB/s
+"""
+    (conf / "cassandra.yaml").write_text(yaml)
+    logback = f"""\
+<configuration scan="false">
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>{home / 'logs' / 'system.log'}</file>
+    <encoder><pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="FILE"/></root>
+</configuration>
+"""
+    (conf / "logback.xml").write_text(logback)
+    return conf
+
+
+def java_command(index: int, shape: dict) -> list[str]:
+    conf = write_node_config(index, shape)
+    home = node_dir(index)
+    jamm = sorted(lib_dir().glob("jamm-*.jar"))[-1]
+    heap = shape["heap"]
+    return [
+        "java",
+        f"-Xms{heap}", f"-Xmx{heap}", "-Xss256k",
+        *GC_FLAGS,
+        *JVM17_FLAGS,
+        f"-javaagent:{jamm}",
+        f"-Dcassandra.config=file://{conf / 'cassandra.yaml'}",
+        f"-Dlogback.configurationFile={conf / 'logback.xml'}",
+        f"-Dcassandra.logdir={home / 'logs'}",
+        f"-Dcassandra.storagedir={home / 'data'}",
+        f"-Dcassandra.triggers_dir={home / 'triggers'}",
+        f"-Dcassandra.jmx.local.port={JMX_BASE_PORT + index - 1}",
+        "-Dcassandra-foreground=yes",
+        # A fresh test cluster has no data to wait for: skip the delays meant for
+        # production joins (gossip settling, ring delay, superuser setup).
+        "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+        "-Dcassandra.ring_delay_ms=1000",
+        "-Dcassandra.superuser_setup_delay_ms=0",
+        "-Dcassandra.load_ring_state=false",
+        "-cp", f"{conf}:{lib_dir()}/*",
+        "org.apache.cassandra.service.CassandraDaemon",
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# State
+
+
+def state_path() -> Path:
+    return CLUSTER_DIR / "cluster.json"
+
+
+def read_state() -> dict | None:
+    try:
+        return json.loads(state_path().read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def write_state(state: dict) -> None:
+    CLUSTER_DIR.mkdir(parents=True, exist_ok=True)
+    state_path().write_text(json.dumps(state, indent=2) + "\n")
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is not a running node.
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        return status != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def cql_port_open(address: str) -> bool:
+    try:
+        with socket.create_connection((address, CQL_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------
+# Start and stop
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log written)"
+
+
+def peers_seen_up(index: int, nodes: int) -> bool:
+    """True when node `index` has logged every other node as UP (after any DOWN)."""
+    log_text = (node_dir(index) / "logs" / "system.log").read_text(errors="replace")
+    for other in range(1, nodes + 1):
+        if other == index:
+            continue
+        marker = f"/{node_address(other)}:{STORAGE_PORT}"
+        up = log_text.rfind(f"{marker} is now UP")
+        down = log_text.rfind(f"{marker} is now DOWN")
+        if up < 0 or down > up:
+            return False
+    return True
+
+
+def launch_node(index: int, shape: dict, timeout: float) -> int:
+    address = node_address(index)
+    if cql_port_open(address):
+        raise HarnessError(
+            f"{address}:{CQL_PORT} is already in use by a process this harness did not start: "
+            "stop it first"
+        )
+    logs = node_dir(index) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for name in ("system.log", "stdout.log"):
+        if (logs / name).exists():
+            (logs / name).replace(logs / f"{name}.old")
+    with open(logs / "stdout.log", "w") as out:
+        proc = subprocess.Popen(
+            java_command(index, shape),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=node_dir(index),
+        )
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if proc.poll() is not None:
+            raise HarnessError(
+                f"node{index} ({address}) exited with code {proc.returncode} while starting; "
+                f"see {logs / 'system.log'} and {logs / 'stdout.log'}:\n{tail(logs / 'system.log')}"
+            )
+        if cql_port_open(address):
+            log(f"node{index} ({address}) serves CQL after {time.monotonic() - started:.0f}s")
+            return proc.pid
+        time.sleep(0.5)
+    proc.kill()
+    raise HarnessError(
+        f"node{index} ({address}) did not serve CQL within {timeout:.0f}s; "
+        f"see {logs / 'system.log'}:\n{tail(logs / 'system.log')}"
+    )
+
+
+def wait_all_up(state: dict, timeout: float) -> None:
+    nodes = state["shape"]["nodes"]
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = [
+            i for i in range(1, nodes + 1)
+            if state["pids"].get(str(i)) and not peers_seen_up(i, nodes)
+        ]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise HarnessError(
+                "nodes "
+                + ", ".join(f"node{i}" for i in waiting)
+                + f" do not see all peers as UP after {timeout:.0f}s; see their system.log in {CLUSTER_DIR}"
+            )
+        time.sleep(0.5)
+
+
+def running_nodes(state: dict) -> list[int]:
+    return [int(i) for i, pid in state.get("pids", {}).items() if pid_alive(pid)]
+
+
+def stop_node(index: int, state: dict) -> None:
+    pid = state["pids"].get(str(index))
+    if pid_alive(pid):
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if pid_alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+            while pid_alive(pid):
+                time.sleep(0.1)
+        log(f"node{index} stopped")
+    state["pids"][str(index)] = None
+
+
+def cmd_start(args: argparse.Namespace) -> None:
+    shape = {"nodes": args.nodes, "num_tokens": args.num_tokens, "heap": args.heap, "auth": args.auth}
+    if not 1 <= args.nodes <= 9:
+        raise HarnessError("--nodes must be between 1 and 9")
+    install()
+    state = read_state()
+    if state and state["shape"] == shape and sorted(running_nodes(state)) == list(range(1, args.nodes + 1)):
+        log(f"cluster already running: {describe(state)}")
+        print(contact_points(state))
+        return
+    if state:
+        for index in running_nodes(state):
+            stop_node(index, state)
+    # A new shape needs fresh data: tokens and peers of the old cluster must not leak in.
+    if CLUSTER_DIR.exists():
+        for child in CLUSTER_DIR.iterdir():
+            if child.is_dir():
+                for sub in ("data", "commitlog", "saved_caches", "hints", "cdc_raw"):
+                    shutil.rmtree(child / sub, ignore_errors=True)
+    state = {"shape": shape, "pids": {}}
+    write_state(state)
+    started = time.monotonic()
+    # One after another: concurrent token allocation and first gossip rounds race.
+    for index in range(1, args.nodes + 1):
+        state["pids"][str(index)] = launch_node(index, shape, args.timeout)
+        write_state(state)
+    wait_all_up(state, args.timeout)
+    log(f"cluster ready in {time.monotonic() - started:.0f}s: {describe(state)}")
+    print(contact_points(state))
+
+
+def cmd_start_node(args: argparse.Namespace) -> None:
+    state = read_state()
+    if not state:
+        raise HarnessError("no cluster has been started: run 'cluster.py start' first")
+    index = args.index
+    if not 1 <= index <= state["shape"]["nodes"]:
+        raise HarnessError(f"node{index} is not part of the {state['shape']['nodes']}-node cluster")
+    if pid_alive(state["pids"].get(str(index))):
+        log(f"node{index} is already running")
+        return
+    state["pids"][str(index)] = launch_node(index, state["shape"], args.timeout)
+    write_state(state)
+    wait_all_up(state, args.timeout)
+
+
+def cmd_stop(args: argparse.Namespace) -> None:
+    state = read_state()
+    if not state:
+        log("no cluster to stop")
+        return
+    targets = [args.node] if args.node else list(range(1, state["shape"]["nodes"] + 1))
+    for index in targets:
+        if args.kill:
+            pid = state["pids"].get(str(index))
+            if pid_alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+                while pid_alive(pid):
+                    time.sleep(0.1)
+                log(f"node{index} killed")
+            state["pids"][str(index)] = None
+        else:
+            stop_node(index, state)
+    write_state(state)
+
+
+def describe(state: dict) -> str:
+    shape = state["shape"]
+    up = running_nodes(state)
+    return (
+        f"{shape['nodes']} node(s), num_tokens {shape['num_tokens']}, heap {shape['heap']}, "
+        f"running: {', '.join(node_address(i) for i in sorted(up)) or 'none'}"
+    )
+
+
+def contact_points(state: dict) -> str:
+    return ",".join(node_address(i) for i in range(1, state["shape"]["nodes"] + 1))
+
+
+def cmd_status(_: argparse.Namespace) -> None:
+    state = read_state()
+    if not state:
+        print("no cluster")
+        return
+    print(describe(state))
+    print(f"logs: {CLUSTER_DIR}/node*/logs/system.log")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("install", help="resolve Cassandra from Maven Central into the cache")
+    start = sub.add_parser("start", help="start (or reuse) a cluster of the given shape")
+    start.add_argument("--nodes", type=int, default=1)
+    start.add_argument("--num-tokens", type=int, default=16, help="vnodes per node (16 as in 5.0)")
+    start.add_argument("--heap", default="1G", help="JVM heap per node (keep it <= 1G here)")
+    start.add_argument("--auth", action="store_true", help="PasswordAuthenticator (cassandra/cassandra)")
+    start.add_argument("--timeout", type=float, default=120, help="seconds per node to serve CQL")
+    start_node = sub.add_parser("start-node", help="restart one node of the running cluster")
+    start_node.add_argument("index", type=int)
+    start_node.add_argument("--timeout", type=float, default=120)
+    stop = sub.add_parser("stop", help="stop the cluster, or one node of it")
+    stop.add_argument("--node", type=int)
+    stop.add_argument("--kill", action="store_true", help="SIGKILL instead of a clean shutdown")
+    sub.add_parser("status", help="print the cluster's shape and running nodes")
+    args = parser.parse_args()
+    try:
+        {
+            "install": lambda _: install(),
+            "start": cmd_start,
+            "start-node": cmd_start_node,
+            "stop": cmd_stop,
+            "status": cmd_status,
+        }[args.command](args)
+    except HarnessError as err:
+        print(f"cluster: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
