@@ -173,6 +173,7 @@ commitlog_sync: periodic
 commitlog_sync_period: 10000ms
 authenticator: {'PasswordAuthenticator' if auth else 'AllowAllAuthenticator'}
 authorizer: {'CassandraAuthorizer' if auth else 'AllowAllAuthorizer'}
+materialized_views_enabled: true
 # Test nodes share two cores: keep background work small.
 concurrent_compactors: 1
 compaction_throughput: 0MiB/s

@@ -117,7 +117,15 @@ impl ConnectionConfig {
 }
 
 fn session_error(hosts: &str, err: NewSessionError) -> Error {
-    if let Some(reason) = auth_failure(&err) {
+    let last_connection_error = match &err {
+        NewSessionError::MetadataError(scylla::errors::MetadataError::ConnectionPoolError(
+            ConnectionPoolError::Broken {
+                last_connection_error,
+            },
+        )) => Some(last_connection_error),
+        _ => None,
+    };
+    if let Some(reason) = last_connection_error.and_then(auth_failure) {
         return Error::new(
             ErrorKind::Auth,
             format!(
@@ -129,7 +137,10 @@ fn session_error(hosts: &str, err: NewSessionError) -> Error {
         NewSessionError::FailedToResolveAnyHostname(names) => {
             format!("cannot resolve any of {}", names.join(", "))
         }
-        other => one_line(other),
+        other => match last_connection_error {
+            Some(last) => one_line(last),
+            None => one_line(other),
+        },
     };
     Error::new(
         ErrorKind::Connect,
@@ -139,21 +150,9 @@ fn session_error(hosts: &str, err: NewSessionError) -> Error {
     )
 }
 
-/// The server's reason when the session failed because the credentials were refused.
-fn auth_failure(err: &NewSessionError) -> Option<String> {
-    let NewSessionError::MetadataError(scylla::errors::MetadataError::ConnectionPoolError(pool)) =
-        err
-    else {
-        return None;
-    };
-    let ConnectionPoolError::Broken {
-        last_connection_error,
-        ..
-    } = pool
-    else {
-        return None;
-    };
-    if let ConnectionError::ConnectionSetupRequestError(setup) = last_connection_error {
+/// The server's reason when a connection was refused for its credentials.
+fn auth_failure(err: &ConnectionError) -> Option<String> {
+    if let ConnectionError::ConnectionSetupRequestError(setup) = err {
         if let scylla::errors::ConnectionSetupRequestErrorKind::DbError(
             DbError::AuthenticationError,
             msg,
@@ -162,8 +161,7 @@ fn auth_failure(err: &NewSessionError) -> Option<String> {
             return Some(msg.clone());
         }
     }
-    let text = last_connection_error.to_string();
-    (text.contains("uthenticat") || text.contains("credentials")).then_some(text)
+    None
 }
 
 /// The error's message and its causes on one line.

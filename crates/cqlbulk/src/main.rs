@@ -42,7 +42,9 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 
 fn init_logging(verbose: u8) {
     let default = match verbose {
-        0 => "warn,scylla=error",
+        // The driver logs every failed connection attempt; what matters reaches the user as
+        // cqlbulk's own error.
+        0 => "warn,scylla=off",
         1 => "info,scylla=warn",
         _ => "debug",
     };

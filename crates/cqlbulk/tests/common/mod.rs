@@ -1,0 +1,235 @@
+//! Shared support for integration tests: a real Cassandra cluster of the shape a test binary
+//! needs (started by `harness/cluster.py`), throw-away keyspaces, bulk inserts, and running
+//! the `cqlbulk` binary.
+//!
+//! Each test binary uses one cluster shape, so binaries can run one after another and reuse
+//! a running cluster when the shape matches.
+#![allow(dead_code)]
+
+pub mod scenarios;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, OnceLock};
+
+use futures::StreamExt;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::prepared::PreparedStatement;
+
+/// A cluster layout: node count and vnodes per node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub nodes: usize,
+    pub num_tokens: usize,
+    pub auth: bool,
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Starts (or reuses) the cluster of `shape` and returns its contact points, once per
+/// test binary.
+pub fn cluster(shape: Shape) -> &'static str {
+    static HOSTS: OnceLock<String> = OnceLock::new();
+    HOSTS.get_or_init(|| {
+        let heap = if shape.nodes > 1 { "768M" } else { "1G" };
+        let mut cmd = Command::new("python3");
+        cmd.arg(repo_root().join("harness/cluster.py"))
+            .args([
+                "start",
+                "--nodes",
+                &shape.nodes.to_string(),
+                "--num-tokens",
+                &shape.num_tokens.to_string(),
+            ])
+            .args(["--heap", heap]);
+        if shape.auth {
+            cmd.arg("--auth");
+        }
+        let output = cmd.output().expect("python3 runs harness/cluster.py");
+        assert!(
+            output.status.success(),
+            "the Cassandra harness failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    })
+}
+
+pub async fn connect(hosts: &str) -> Session {
+    connect_as(hosts, None).await
+}
+
+pub async fn connect_as(hosts: &str, credentials: Option<(&str, &str)>) -> Session {
+    let mut builder =
+        SessionBuilder::new().known_nodes(hosts.split(',').map(|h| format!("{h}:9042")));
+    if let Some((user, password)) = credentials {
+        builder = builder.user(user, password);
+    }
+    builder.build().await.expect("connect to the test cluster")
+}
+
+/// A keyspace that exists for one test and is dropped when the test ends, pass or fail.
+pub struct TestKeyspace {
+    pub name: String,
+    pub session: Arc<Session>,
+}
+
+impl TestKeyspace {
+    /// Creates `cqlbulk_<test>` with the given replication map, e.g.
+    /// `{'class': 'SimpleStrategy', 'replication_factor': 1}`.
+    pub async fn create(session: Arc<Session>, test: &str, replication: &str) -> TestKeyspace {
+        let name = format!("cqlbulk_{test}");
+        session
+            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {name}"), ())
+            .await
+            .unwrap();
+        session
+            .query_unpaged(
+                format!("CREATE KEYSPACE {name} WITH replication = {replication}"),
+                (),
+            )
+            .await
+            .unwrap();
+        TestKeyspace { name, session }
+    }
+
+    pub async fn execute(&self, cql: &str) {
+        let cql = cql.replace("{ks}", &self.name);
+        self.session
+            .query_unpaged(cql.as_str(), ())
+            .await
+            .unwrap_or_else(|e| panic!("{cql}: {e}"));
+    }
+
+    pub async fn prepare(&self, cql: &str) -> PreparedStatement {
+        let cql = cql.replace("{ks}", &self.name);
+        self.session
+            .prepare(cql.as_str())
+            .await
+            .unwrap_or_else(|e| panic!("{cql}: {e}"))
+    }
+}
+
+impl Drop for TestKeyspace {
+    fn drop(&mut self) {
+        let session = self.session.clone();
+        let cql = format!("DROP KEYSPACE IF EXISTS {}", self.name);
+        // Async work in Drop: the tests run on a multi-threaded runtime, so this thread may
+        // block while the driver's tasks go on elsewhere.
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async move {
+                let _ = session.query_unpaged(cql, ()).await;
+            })
+        });
+    }
+}
+
+/// Inserts every row of `rows` with `statement`, many at a time.
+pub async fn insert_all<R: SerializeRow + Send + 'static>(
+    session: &Session,
+    statement: &PreparedStatement,
+    rows: impl IntoIterator<Item = R>,
+) {
+    futures::stream::iter(rows)
+        .map(|row| async move { session.execute_unpaged(statement, row).await })
+        .buffer_unordered(128)
+        .for_each(|result| async move {
+            result.expect("insert");
+        })
+        .await;
+}
+
+/// Runs the `cqlbulk` binary with `args`.
+pub fn cqlbulk(args: &[&str]) -> Output {
+    cqlbulk_with_env(args, &[])
+}
+
+pub fn cqlbulk_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cqlbulk"));
+    cmd.args(args)
+        .env_remove("CQLBULK_PASSWORD")
+        .env_remove("CQLBULK_USERNAME");
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.output().expect("run cqlbulk")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts that `cqlbulk` succeeded and returns its stdout.
+pub fn expect_success(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "cqlbulk failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    );
+    stdout(output)
+}
+
+/// `cqlbulk count` on `keyspace.table` with extra args; returns the total it printed.
+pub fn count_rows(hosts: &str, keyspace: &str, table: &str, extra: &[&str]) -> u64 {
+    let mut args = vec!["count", "-h", hosts, "-k", keyspace, "-t", table, "--quiet"];
+    args.extend_from_slice(extra);
+    let out = expect_success(&cqlbulk(&args));
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("count printed {out:?}"))
+}
+
+/// Parses the `--by range` / `--by host` output: the part lines and the `total` line.
+pub fn breakdown(out: &str) -> (Vec<Vec<String>>, u64) {
+    let mut parts = Vec::new();
+    let mut total = None;
+    for line in out.lines() {
+        let fields: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        if fields.first().map(String::as_str) == Some("total") {
+            total = Some(fields[1].parse().unwrap());
+        } else {
+            parts.push(fields);
+        }
+    }
+    (parts, total.expect("a total line"))
+}
+
+/// Keys whose Murmur3 token lies within `distance` of the minimum or the maximum token,
+/// found by hashing candidates with the driver's partitioner through `insert`'s partition key.
+pub fn keys_near_ring_ends(
+    insert: &PreparedStatement,
+    distance: u64,
+    per_end: usize,
+) -> (Vec<i64>, Vec<i64>) {
+    let (mut low, mut high) = (Vec::new(), Vec::new());
+    let mut candidate: i64 = 1_000_000_000;
+    while low.len() < per_end || high.len() < per_end {
+        candidate += 1;
+        let token = insert
+            .calculate_token(&(candidate, 0i64))
+            .unwrap()
+            .unwrap()
+            .value();
+        let from_min = (i128::from(token) - i128::from(i64::MIN)) as u128;
+        let to_max = (i128::from(i64::MAX) - i128::from(token)) as u128;
+        if from_min <= u128::from(distance) && low.len() < per_end {
+            low.push(candidate);
+        } else if to_max <= u128::from(distance) && high.len() < per_end {
+            high.push(candidate);
+        }
+    }
+    (low, high)
+}
