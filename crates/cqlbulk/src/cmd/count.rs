@@ -76,10 +76,11 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     print_report(&report, args.by)?;
     if !args.scan.quiet {
         eprintln!(
-            "count: {table}: {} rows in {} splits on {} nodes, {:.2}s, {} rows/s{}",
+            "count: {table}: {} rows in {} splits on {} node{}, {:.2}s, {} rows/s{}",
             report.total(),
             plan.splits.len(),
             view.nodes.len(),
+            if view.nodes.len() == 1 { "" } else { "s" },
             report.elapsed.as_secs_f64(),
             (report.total() as f64 / report.elapsed.as_secs_f64().max(1e-3)) as u64,
             if report.retries > 0 {

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Checks the tools cqlbulk's scripts need and installs the ones Debian packages provide.
+# Sourced by demo.sh and test.sh; safe to run again.
+set -euo pipefail
+
+missing_debian=()
+command -v java >/dev/null 2>&1 || missing_debian+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing_debian+=(maven)
+command -v python3 >/dev/null 2>&1 || missing_debian+=(python3)
+command -v cc >/dev/null 2>&1 || missing_debian+=(gcc)
+if ((${#missing_debian[@]})); then
+  echo "prerequisites: installing ${missing_debian[*]} from Debian" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "prerequisites: run as root or install: ${missing_debian[*]}" >&2
+    exit 1
+  fi
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_debian[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "prerequisites: Rust (cargo, 1.88 or newer) is required: https://rustup.rs" >&2
+  exit 1
+fi
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+if [ "${java_major:-0}" -lt 17 ]; then
+  echo "prerequisites: Cassandra 5.0 needs Java 17 or newer; found ${java_major:-none}" >&2
+  exit 1
+fi
+
+# Build outputs and the Cassandra install live outside the clone, so a fresh clone reuses them.
+export CQLBULK_CACHE="${CQLBULK_CACHE:-$HOME/.cache/cqlbulk}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CQLBULK_CACHE/target}"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and property tests of the ring, and integration tests of every
+# command against real Cassandra 5.0 clusters (1 and 3 nodes) that the harness starts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/prerequisites.sh
+
+python3 harness/cluster.py install
+# Leave no JVM behind, pass or fail.
+trap 'python3 harness/cluster.py stop' EXIT
+
+cargo build --workspace --tests --locked
+cargo test --workspace --locked -- --test-threads 2
