@@ -31,16 +31,8 @@ async fn main() -> anyhow::Result<()> {
                     .filter(|n| *n > 0)
                     .ok_or_else(|| anyhow::anyhow!("--sensors needs a positive number"))?
             }
-            "--table" => {
-                table = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("--table needs a name"))?
-            }
-            "--host" => {
-                host = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("--host needs a value"))?
-            }
+            "--table" => table = args.next().ok_or_else(|| anyhow::anyhow!("--table needs a name"))?,
+            "--host" => host = args.next().ok_or_else(|| anyhow::anyhow!("--host needs a value"))?,
             other => anyhow::bail!(
                 "unknown argument {other}; usage: demo_table [--rows N] [--sensors N] [--table NAME] [--host HOST:PORT]"
             ),
@@ -55,26 +47,22 @@ async fn main() -> anyhow::Result<()> {
         session.query_unpaged(cql, ()).await?;
     }
     let insert = session
-        .prepare(format!("INSERT INTO cqlbulk_demo.{table} (sensor, ts, value, unit, tags) VALUES (?, ?, ?, ?, ?)"))
+        .prepare(format!(
+            "INSERT INTO cqlbulk_demo.{table} (sensor, ts, value, unit, tags) VALUES (?, ?, ?, ?, ?)"
+        ))
         .await?;
     let started = Instant::now();
     let start_ms: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
     futures::stream::iter(0..rows)
         .map(|i| {
-            let sensor = uuid::Uuid::from_u128(
-                0x5e45_0000_0000_4000_8000_0000_0000_0000 | u128::from(i % sensors),
-            );
+            let sensor =
+                uuid::Uuid::from_u128(0x5e45_0000_0000_4000_8000_0000_0000_0000 | u128::from(i % sensors));
             let ts = CqlTimestamp(start_ms + (i / sensors) as i64 * 60_000);
             let value = (i as f64 * 0.37).sin() * 20.0 + 15.0;
-            let tags =
-                std::collections::HashMap::from([("site".to_string(), format!("site-{}", i % 7))]);
+            let tags = std::collections::HashMap::from([("site".to_string(), format!("site-{}", i % 7))]);
             let insert = &insert;
             let session = &session;
-            async move {
-                session
-                    .execute_unpaged(insert, (sensor, ts, value, "celsius", tags))
-                    .await
-            }
+            async move { session.execute_unpaged(insert, (sensor, ts, value, "celsius", tags)).await }
         })
         .buffer_unordered(128)
         .for_each(|r| async move {

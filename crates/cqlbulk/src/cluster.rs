@@ -22,19 +22,12 @@ pub struct TableName {
 
 impl TableName {
     pub fn new(keyspace: impl Into<String>, table: impl Into<String>) -> TableName {
-        TableName {
-            keyspace: keyspace.into(),
-            table: table.into(),
-        }
+        TableName { keyspace: keyspace.into(), table: table.into() }
     }
 
     /// The name as CQL text, each part quoted so that any case and character survive.
     pub fn cql(&self) -> String {
-        format!(
-            "{}.{}",
-            quote_identifier(&self.keyspace),
-            quote_identifier(&self.table)
-        )
+        format!("{}.{}", quote_identifier(&self.keyspace), quote_identifier(&self.table))
     }
 }
 
@@ -60,11 +53,7 @@ pub struct TableInfo {
 impl TableInfo {
     /// `token("pk1", "pk2")`, the expression token-range restrictions apply to.
     pub fn token_expression(&self) -> String {
-        let columns: Vec<String> = self
-            .partition_key
-            .iter()
-            .map(|c| quote_identifier(c))
-            .collect();
+        let columns: Vec<String> = self.partition_key.iter().map(|c| quote_identifier(c)).collect();
         format!("token({})", columns.join(", "))
     }
 }
@@ -84,9 +73,7 @@ impl ClusterView {
     pub fn read(session: &Session, name: &TableName) -> Result<ClusterView> {
         let state = session.get_cluster_state();
         let table = table_info(&state, name)?;
-        let keyspace = state
-            .get_keyspace(&name.keyspace)
-            .expect("checked by table_info");
+        let keyspace = state.get_keyspace(&name.keyspace).expect("checked by table_info");
         let replication = replication(&keyspace.strategy).map_err(|e| e.context(&name.keyspace))?;
         let (topology, nodes) = topology(&state)?;
         Ok(ClusterView {
@@ -102,9 +89,7 @@ impl ClusterView {
     pub fn replicated_ranges(&self) -> Result<Vec<ReplicatedRange>> {
         self.topology
             .replicated_ranges(&self.replication)
-            .map_err(|e| {
-                Error::new(ErrorKind::Metadata, e.to_string()).context(&self.table.name.keyspace)
-            })
+            .map_err(|e| Error::new(ErrorKind::Metadata, e.to_string()).context(&self.table.name.keyspace))
     }
 
     pub fn node(&self, id: NodeId) -> &Arc<Node> {
@@ -115,12 +100,7 @@ impl ClusterView {
 fn table_info(state: &ClusterState, name: &TableName) -> Result<TableInfo> {
     let Some(keyspace) = state.get_keyspace(&name.keyspace) else {
         let known: Vec<&str> = state.keyspaces_iter().map(|(k, _)| k).collect();
-        return Err(not_found(
-            "keyspace",
-            &name.keyspace,
-            &name.keyspace,
-            &known,
-        ));
+        return Err(not_found("keyspace", &name.keyspace, &name.keyspace, &known));
     };
     let Some(table) = keyspace.tables.get(&name.table) else {
         if keyspace.views.contains_key(&name.table) {
@@ -135,15 +115,10 @@ fn table_info(state: &ClusterState, name: &TableName) -> Result<TableInfo> {
     if table.partition_key.is_empty() {
         return Err(Error::new(
             ErrorKind::Metadata,
-            format!(
-                "{name}: the schema lists no partition key column, so it cannot be read by token range"
-            ),
+            format!("{name}: the schema lists no partition key column, so it cannot be read by token range"),
         ));
     }
-    Ok(TableInfo {
-        name: name.clone(),
-        partition_key: table.partition_key.clone(),
-    })
+    Ok(TableInfo { name: name.clone(), partition_key: table.partition_key.clone() })
 }
 
 fn not_found(what: &str, wanted: &str, full_name: &str, known: &[&str]) -> Error {
@@ -152,24 +127,16 @@ fn not_found(what: &str, wanted: &str, full_name: &str, known: &[&str]) -> Error
         Some(close) => format!("; names are case-sensitive, did you mean '{close}'?"),
         None => String::new(),
     };
-    Error::new(
-        ErrorKind::NotFound,
-        format!("{what} {full_name} does not exist{hint}"),
-    )
+    Error::new(ErrorKind::NotFound, format!("{what} {full_name} does not exist{hint}"))
 }
 
 fn replication(strategy: &Strategy) -> Result<Replication> {
     Ok(match strategy {
-        Strategy::SimpleStrategy { replication_factor } => Replication::Simple {
-            factor: *replication_factor,
-        },
-        Strategy::NetworkTopologyStrategy {
-            datacenter_repfactors,
-        } => Replication::NetworkTopology {
-            factors: datacenter_repfactors
-                .iter()
-                .map(|(dc, f)| (dc.clone(), *f))
-                .collect(),
+        Strategy::SimpleStrategy { replication_factor } => {
+            Replication::Simple { factor: *replication_factor }
+        }
+        Strategy::NetworkTopologyStrategy { datacenter_repfactors } => Replication::NetworkTopology {
+            factors: datacenter_repfactors.iter().map(|(dc, f)| (dc.clone(), *f)).collect(),
         },
         Strategy::LocalStrategy => Replication::Local,
         Strategy::Other { name, .. } if name.ends_with("EverywhereStrategy") => Replication::Local,
@@ -196,12 +163,7 @@ fn topology(state: &ClusterState) -> Result<(Topology, Vec<Arc<Node>>)> {
     }
     let infos = nodes
         .iter()
-        .map(|n| {
-            NodeInfo::new(
-                n.datacenter.clone().unwrap_or_default(),
-                n.rack.clone().unwrap_or_default(),
-            )
-        })
+        .map(|n| NodeInfo::new(n.datacenter.clone().unwrap_or_default(), n.rack.clone().unwrap_or_default()))
         .collect();
     let topology = Topology::new(infos, tokens)
         .map_err(|e| Error::new(ErrorKind::Metadata, format!("cluster metadata: {e}")))?;

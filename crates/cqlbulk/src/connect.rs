@@ -79,11 +79,7 @@ impl ConnectionConfig {
                     }
                     None => false,
                 };
-                if has_port {
-                    host.clone()
-                } else {
-                    format!("{host}:{}", self.port)
-                }
+                if has_port { host.clone() } else { format!("{host}:{}", self.port) }
             })
             .collect()
     }
@@ -93,9 +89,7 @@ impl ConnectionConfig {
         let contact_points = self.contact_points();
         let mut policy = DefaultPolicy::builder().token_aware(true);
         if let Some(dc) = &self.datacenter {
-            policy = policy
-                .prefer_datacenter(dc.clone())
-                .permit_dc_failover(true);
+            policy = policy.prefer_datacenter(dc.clone()).permit_dc_failover(true);
         }
         let profile = ExecutionProfile::builder()
             .consistency(self.consistency)
@@ -109,28 +103,21 @@ impl ConnectionConfig {
         if let Some(user) = &self.username {
             builder = builder.user(user.clone(), self.password.clone().unwrap_or_default());
         }
-        builder
-            .build()
-            .await
-            .map_err(|err| session_error(&contact_points.join(", "), err))
+        builder.build().await.map_err(|err| session_error(&contact_points.join(", "), err))
     }
 }
 
 fn session_error(hosts: &str, err: NewSessionError) -> Error {
     let last_connection_error = match &err {
         NewSessionError::MetadataError(scylla::errors::MetadataError::ConnectionPoolError(
-            ConnectionPoolError::Broken {
-                last_connection_error,
-            },
+            ConnectionPoolError::Broken { last_connection_error },
         )) => Some(last_connection_error),
         _ => None,
     };
     if let Some(reason) = last_connection_error.and_then(auth_failure) {
         return Error::new(
             ErrorKind::Auth,
-            format!(
-                "authentication failed at {hosts}: {reason}; check --username and CQLBULK_PASSWORD"
-            ),
+            format!("authentication failed at {hosts}: {reason}; check --username and CQLBULK_PASSWORD"),
         );
     }
     let detail = match &err {
@@ -144,19 +131,15 @@ fn session_error(hosts: &str, err: NewSessionError) -> Error {
     };
     Error::new(
         ErrorKind::Connect,
-        format!(
-            "cannot connect to {hosts}: {detail}; check --host, --port and that Cassandra is running"
-        ),
+        format!("cannot connect to {hosts}: {detail}; check --host, --port and that Cassandra is running"),
     )
 }
 
 /// The server's reason when a connection was refused for its credentials.
 fn auth_failure(err: &ConnectionError) -> Option<String> {
     if let ConnectionError::ConnectionSetupRequestError(setup) = err {
-        if let scylla::errors::ConnectionSetupRequestErrorKind::DbError(
-            DbError::AuthenticationError,
-            msg,
-        ) = setup.get_error()
+        if let scylla::errors::ConnectionSetupRequestErrorKind::DbError(DbError::AuthenticationError, msg) =
+            setup.get_error()
         {
             return Some(msg.clone());
         }

@@ -81,13 +81,11 @@ pub async fn count(
         CountMethod::Server => "count(*)".to_string(),
         CountMethod::Fetch => token.clone(),
     };
-    let cql = format!(
-        "SELECT {selection} FROM {} WHERE {token} > ? AND {token} <= ?",
-        table.name.cql()
-    );
-    let mut statement = session.prepare(cql).await.map_err(|e| {
-        Error::new(ErrorKind::Query, crate::connect::one_line(&e)).context(&table.name)
-    })?;
+    let cql = format!("SELECT {selection} FROM {} WHERE {token} > ? AND {token} <= ?", table.name.cql());
+    let mut statement = session
+        .prepare(cql)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Query, crate::connect::one_line(&e)).context(&table.name))?;
     statement.set_page_size(page_size);
     statement.set_is_idempotent(true);
     let statement = &statement;
@@ -111,12 +109,7 @@ pub async fn count(
         }
     }
     let now = progress.snapshot();
-    Ok(CountReport {
-        ranges,
-        failures,
-        retries: now.retries,
-        elapsed: now.elapsed,
-    })
+    Ok(CountReport { ranges, failures, retries: now.retries, elapsed: now.elapsed })
 }
 
 async fn count_on_server(
@@ -126,10 +119,8 @@ async fn count_on_server(
     range: TokenRange,
 ) -> Result<u64> {
     let routed = routed_to(statement, node);
-    let result = session
-        .execute_unpaged(&routed, (range.start(), range.end()))
-        .await
-        .map_err(request_error)?;
+    let result =
+        session.execute_unpaged(&routed, (range.start(), range.end())).await.map_err(request_error)?;
     let rows = result
         .into_rows_result()
         .map_err(|e| Error::new(ErrorKind::Query, format!("count(*) returned no rows: {e}")))?;
@@ -155,12 +146,7 @@ async fn count_fetched(
             .map_err(request_error)?;
         rows += result
             .into_rows_result()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Query,
-                    format!("token query returned no rows: {e}"),
-                )
-            })?
+            .map_err(|e| Error::new(ErrorKind::Query, format!("token query returned no rows: {e}")))?
             .rows_num() as u64;
         match next.into_paging_control_flow() {
             std::ops::ControlFlow::Continue(state) => paging = state,

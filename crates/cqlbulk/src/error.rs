@@ -35,11 +35,7 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error {
-            kind,
-            message: message.into(),
-            retryable: false,
-        }
+        Error { kind, message: message.into(), retryable: false }
     }
 
     /// Marks the error as one that may go away when the request is sent again.

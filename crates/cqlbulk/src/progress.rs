@@ -38,10 +38,8 @@ impl Snapshot {
 
     /// Time left if the rest of the ring goes as fast as the part done.
     pub fn eta(&self) -> Option<Duration> {
-        (self.ring_fraction > 0.0).then(|| {
-            self.elapsed
-                .mul_f64((1.0 - self.ring_fraction) / self.ring_fraction)
-        })
+        (self.ring_fraction > 0.0)
+            .then(|| self.elapsed.mul_f64((1.0 - self.ring_fraction) / self.ring_fraction))
     }
 }
 
@@ -93,6 +91,9 @@ pub enum ProgressStyleChoice {
 pub struct Reporter {
     task: Option<tokio::task::JoinHandle<()>>,
     bar: Option<ProgressBar>,
+    /// In plain mode, the line printed once more at the end, so a log always shows where
+    /// the run finished.
+    last_line: Option<Arc<PlainLine>>,
 }
 
 const BAR_STEPS: u64 = 10_000;
@@ -100,19 +101,14 @@ const BAR_STEPS: u64 = 10_000;
 impl Reporter {
     pub fn start(what: &str, progress: Arc<Progress>, choice: ProgressStyleChoice) -> Reporter {
         let ProgressStyleChoice::Auto { interval } = choice else {
-            return Reporter {
-                task: None,
-                bar: None,
-            };
+            return Reporter { task: None, bar: None, last_line: None };
         };
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(Some(BAR_STEPS), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {percent:>3}% of ring  {msg}  ETA {eta}",
-                )
-                .expect("template is valid")
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{prefix} [{bar:30}] {percent:>3}% of ring  {msg}  ETA {eta}")
+                    .expect("template is valid")
+                    .progress_chars("=> "),
             );
             bar.set_prefix(what.to_string());
             let shown = bar.clone();
@@ -120,46 +116,30 @@ impl Reporter {
                 loop {
                     let now = progress.snapshot();
                     shown.set_position((now.ring_fraction * BAR_STEPS as f64) as u64);
-                    shown.set_message(format!(
-                        "{} rows, {} rows/s",
-                        now.rows,
-                        now.rows_per_second() as u64
-                    ));
+                    shown.set_message(format!("{} rows, {} rows/s", now.rows, now.rows_per_second() as u64));
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             });
-            Reporter {
-                task: Some(task),
-                bar: Some(bar),
-            }
+            Reporter { task: Some(task), bar: Some(bar), last_line: None }
         } else {
-            let what = what.to_string();
+            let line = Arc::new(PlainLine { what: what.to_string(), progress });
+            let printer = line.clone();
             let task = tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(interval).await;
-                    let now = progress.snapshot();
-                    let eta = now
-                        .eta()
-                        .map_or("unknown".to_string(), |d| format!("{}s", d.as_secs()));
-                    eprintln!(
-                        "{what}: {:.1}% of ring, {}/{} splits, {} rows, {} rows/s, ETA {eta}",
-                        now.ring_fraction * 100.0,
-                        now.splits_done,
-                        now.splits_total,
-                        now.rows,
-                        now.rows_per_second() as u64
-                    );
+                    printer.print();
                 }
             });
-            Reporter {
-                task: Some(task),
-                bar: None,
-            }
+            Reporter { task: Some(task), bar: None, last_line: Some(line) }
         }
     }
 
+    /// Stops reporting; in plain mode, prints the final state first.
     pub fn finish(mut self) {
         self.stop();
+        if let Some(line) = self.last_line.take() {
+            line.print();
+        }
     }
 
     fn stop(&mut self) {
@@ -175,5 +155,26 @@ impl Reporter {
 impl Drop for Reporter {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+struct PlainLine {
+    what: String,
+    progress: Arc<Progress>,
+}
+
+impl PlainLine {
+    fn print(&self) {
+        let now = self.progress.snapshot();
+        let eta = now.eta().map_or("unknown".to_string(), |d| format!("{}s", d.as_secs()));
+        eprintln!(
+            "{}: {:.1}% of ring, {}/{} splits, {} rows, {} rows/s, ETA {eta}",
+            self.what,
+            now.ring_fraction * 100.0,
+            now.splits_done,
+            now.splits_total,
+            now.rows,
+            now.rows_per_second() as u64
+        );
     }
 }

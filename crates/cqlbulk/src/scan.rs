@@ -17,7 +17,7 @@ use scylla::policies::retry::FallthroughRetryPolicy;
 use scylla::statement::prepared::PreparedStatement;
 
 use crate::cluster::ClusterView;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::progress::Progress;
 
 /// How a table is cut and read; every field has a default from the topology.
@@ -60,6 +60,21 @@ impl ScanPlan {
         let node_count = view.nodes.len().max(1);
         let target = config.splits.unwrap_or(8 * node_count * cores).max(1);
         let concurrency = config.concurrency.unwrap_or(node_count * cores).max(1);
+        if let Some(dc) = &config.datacenter {
+            if !view.nodes.iter().any(|node| node.datacenter.as_ref() == Some(dc)) {
+                let mut known: Vec<&str> =
+                    view.nodes.iter().filter_map(|n| n.datacenter.as_deref()).collect();
+                known.sort_unstable();
+                known.dedup();
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "--dc {dc}: no node is in that datacenter; known datacenters: {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
         let ranges = view.replicated_ranges()?;
         let mut rng = rand::rng();
         let mut splits: Vec<Split> = plan_splits(&ranges, target)
@@ -67,10 +82,7 @@ impl ScanPlan {
             .map(|planned| {
                 let nodes = planned.replicas.iter().map(|id| view.node(*id).clone());
                 let (mut local, mut remote): (Vec<_>, Vec<_>) = nodes.partition(|node| {
-                    config
-                        .datacenter
-                        .as_ref()
-                        .is_none_or(|dc| node.datacenter.as_ref() == Some(dc))
+                    config.datacenter.as_ref().is_none_or(|dc| node.datacenter.as_ref() == Some(dc))
                 });
                 local.shuffle(&mut rng);
                 remote.shuffle(&mut rng);
@@ -84,11 +96,7 @@ impl ScanPlan {
             .collect();
         // Token order would send neighbouring splits, which share replicas, at once.
         splits.shuffle(&mut rng);
-        Ok(ScanPlan {
-            splits,
-            concurrency,
-            max_attempts: config.max_attempts.unwrap_or(6).max(1),
-        })
+        Ok(ScanPlan { splits, concurrency, max_attempts: config.max_attempts.unwrap_or(6).max(1) })
     }
 }
 
@@ -127,10 +135,7 @@ where
     futures::stream::iter(plan.splits.iter().cloned())
         .map(|split| async move {
             let report = read_split(split, plan.max_attempts, progress, read).await;
-            progress.split_done(
-                &report.split.range,
-                report.result.as_ref().map_or(0, RowCount::rows),
-            );
+            progress.split_done(&report.split.range, report.result.as_ref().map_or(0, RowCount::rows));
             report
         })
         .buffer_unordered(plan.concurrency)
@@ -154,12 +159,7 @@ where
         attempt += 1;
         match read(node.clone(), split.range).await {
             Ok(value) => {
-                return SplitReport {
-                    split,
-                    served_by: node,
-                    attempts: attempt,
-                    result: Ok(value),
-                };
+                return SplitReport { split, served_by: node, attempts: attempt, result: Ok(value) };
             }
             Err(err) if err.is_retryable() && attempt < max_attempts => {
                 tracing::warn!(range = %split.range, node = %node.address, attempt, "retrying: {err}");
@@ -172,16 +172,9 @@ where
                 }
             }
             Err(err) => {
-                let err = err.context(format!(
-                    "token range {} on {}, attempt {attempt}",
-                    split.range, node.address
-                ));
-                return SplitReport {
-                    split,
-                    served_by: node,
-                    attempts: attempt,
-                    result: Err(err),
-                };
+                let err = err
+                    .context(format!("token range {} on {}, attempt {attempt}", split.range, node.address));
+                return SplitReport { split, served_by: node, attempts: attempt, result: Err(err) };
             }
         }
     }
@@ -207,8 +200,5 @@ pub fn routed_to(statement: &PreparedStatement, node: Arc<Node>) -> PreparedStat
 
 /// Errors of failed splits, one line each, for a summary.
 pub fn failures<T>(reports: &[SplitReport<T>]) -> Vec<&Error> {
-    reports
-        .iter()
-        .filter_map(|r| r.result.as_ref().err())
-        .collect()
+    reports.iter().filter_map(|r| r.result.as_ref().err()).collect()
 }

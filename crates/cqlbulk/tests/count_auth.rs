@@ -9,11 +9,7 @@ use common::*;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 
-const SHAPE: Shape = Shape {
-    nodes: 1,
-    num_tokens: 16,
-    auth: true,
-};
+const SHAPE: Shape = Shape { nodes: 1, num_tokens: 16, auth: true };
 const PASSWORD: &str = "cassandra";
 
 /// The default superuser is created a moment after the node starts serving CQL.
@@ -62,26 +58,16 @@ async fn password_authentication() {
     assert_eq!(wrong.status.code(), Some(3), "{err}");
     assert!(err.contains("authentication failed"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(
-        !err.contains(secret) && !stdout(&wrong).contains(secret),
-        "the password leaked: {err}"
-    );
+    assert!(!err.contains(secret) && !stdout(&wrong).contains(secret), "the password leaked: {err}");
 
     // No terminal to prompt on and no CQLBULK_PASSWORD: say how to give it.
     let missing = cqlbulk(&with_user);
     assert_eq!(missing.status.code(), Some(3));
-    assert!(
-        stderr(&missing).contains("CQLBULK_PASSWORD"),
-        "{}",
-        stderr(&missing)
-    );
+    assert!(stderr(&missing).contains("CQLBULK_PASSWORD"), "{}", stderr(&missing));
 
     let anonymous = cqlbulk(&base);
     let err = stderr(&anonymous);
     assert_eq!(anonymous.status.code(), Some(3), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("authentication") || err.contains("credentials"),
-        "{err}"
-    );
+    assert!(err.contains("authentication") || err.contains("credentials"), "{err}");
 }

@@ -6,11 +6,7 @@ mod common;
 use common::scenarios::*;
 use common::*;
 
-const SHAPE: Shape = Shape {
-    nodes: 1,
-    num_tokens: 16,
-    auth: false,
-};
+const SHAPE: Shape = Shape { nodes: 1, num_tokens: 16, auth: false };
 
 fn hosts() -> &'static str {
     cluster(SHAPE)
@@ -54,18 +50,12 @@ async fn count_composite_partition_key() {
     )
     .await;
     ks.execute("CREATE TABLE {ks}.events (tenant text, day int, seq int, body text, PRIMARY KEY ((tenant, day), seq))").await;
-    let insert = ks
-        .prepare("INSERT INTO {ks}.events (tenant, day, seq, body) VALUES (?, ?, ?, 'b')")
-        .await;
-    let rows = (0..300).flat_map(|t| {
-        (0..10).flat_map(move |d| (0..4).map(move |s| (format!("tenant-{t}"), d, s)))
-    });
+    let insert = ks.prepare("INSERT INTO {ks}.events (tenant, day, seq, body) VALUES (?, ?, ?, 'b')").await;
+    let rows =
+        (0..300).flat_map(|t| (0..10).flat_map(move |d| (0..4).map(move |s| (format!("tenant-{t}"), d, s))));
     insert_all(&ks.session, &insert, rows).await;
     assert_eq!(count_rows(hosts(), &ks.name, "events", &[]), 12_000);
-    assert_eq!(
-        count_rows(hosts(), &ks.name, "events", &["--method", "fetch"]),
-        12_000
-    );
+    assert_eq!(count_rows(hosts(), &ks.name, "events", &["--method", "fetch"]), 12_000);
 }
 
 /// What: an empty table counts 0 with exit 0. Why: zero is a real answer, not an error.
@@ -77,8 +67,7 @@ async fn count_empty_table() {
         "{'class': 'SimpleStrategy', 'replication_factor': 1}",
     )
     .await;
-    ks.execute("CREATE TABLE {ks}.nothing (id uuid PRIMARY KEY, v int)")
-        .await;
+    ks.execute("CREATE TABLE {ks}.nothing (id uuid PRIMARY KEY, v int)").await;
     assert_eq!(count_rows(hosts(), &ks.name, "nothing", &[]), 0);
     let out = expect_success(&cqlbulk(&[
         "count",
@@ -107,37 +96,19 @@ async fn count_one_wide_partition() {
         "{'class': 'SimpleStrategy', 'replication_factor': 1}",
     )
     .await;
-    ks.execute("CREATE TABLE {ks}.wide (p int, c int, s text STATIC, v text, PRIMARY KEY (p, c))")
-        .await;
-    let insert = ks
-        .prepare("INSERT INTO {ks}.wide (p, c, v) VALUES (1, ?, 'value')")
-        .await;
+    ks.execute("CREATE TABLE {ks}.wide (p int, c int, s text STATIC, v text, PRIMARY KEY (p, c))").await;
+    let insert = ks.prepare("INSERT INTO {ks}.wide (p, c, v) VALUES (1, ?, 'value')").await;
     insert_all(&ks.session, &insert, (0..30_000).map(|c| (c,))).await;
-    ks.execute("INSERT INTO {ks}.wide (p, s) VALUES (2, 'only static')")
-        .await;
+    ks.execute("INSERT INTO {ks}.wide (p, s) VALUES (2, 'only static')").await;
     let select_all = ks
         .session
-        .query_unpaged(
-            format!("SELECT count(*) FROM {}.wide WHERE p = 2", ks.name),
-            (),
-        )
+        .query_unpaged(format!("SELECT count(*) FROM {}.wide WHERE p = 2", ks.name), ())
         .await
         .unwrap();
     let (static_rows,): (i64,) = select_all.into_rows_result().unwrap().single_row().unwrap();
-    assert_eq!(
-        static_rows, 1,
-        "Cassandra counts a static-only partition as one row"
-    );
+    assert_eq!(static_rows, 1, "Cassandra counts a static-only partition as one row");
     assert_eq!(count_rows(hosts(), &ks.name, "wide", &[]), 30_001);
-    assert_eq!(
-        count_rows(
-            hosts(),
-            &ks.name,
-            "wide",
-            &["--method", "fetch", "--page-size", "500"]
-        ),
-        30_001
-    );
+    assert_eq!(count_rows(hosts(), &ks.name, "wide", &["--method", "fetch", "--page-size", "500"]), 30_001);
 }
 
 /// What: unknown keyspace, unknown table (and a case mistake), a materialized view, and an
@@ -151,32 +122,20 @@ async fn bad_input_gives_one_clear_line() {
         "{'class': 'SimpleStrategy', 'replication_factor': 1}",
     )
     .await;
-    ks.execute("CREATE TABLE {ks}.\"MixedCase\" (id int PRIMARY KEY, v int)")
-        .await;
+    ks.execute("CREATE TABLE {ks}.\"MixedCase\" (id int PRIMARY KEY, v int)").await;
     ks.execute("CREATE MATERIALIZED VIEW {ks}.by_v AS SELECT * FROM {ks}.\"MixedCase\" WHERE v IS NOT NULL AND id IS NOT NULL PRIMARY KEY (v, id)").await;
 
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (
-            vec!["-k", "no_such_keyspace", "-t", "t"],
-            "keyspace no_such_keyspace does not exist",
-        ),
-        (
-            vec!["-k", &ks.name, "-t", "no_such_table"],
-            "does not exist",
-        ),
-        (
-            vec!["-k", &ks.name, "-t", "mixedcase"],
-            "did you mean 'MixedCase'",
-        ),
+        (vec!["-k", "no_such_keyspace", "-t", "t"], "keyspace no_such_keyspace does not exist"),
+        (vec!["-k", &ks.name, "-t", "no_such_table"], "does not exist"),
+        (vec!["-k", &ks.name, "-t", "mixedcase"], "did you mean 'MixedCase'"),
         (vec!["-k", &ks.name, "-t", "by_v"], "is a materialized view"),
         (
-            vec!["-k", &ks.name, "-t", "t", "--port", "9"],
-            "cannot connect to 127.0.0.1:9",
+            vec!["-k", &ks.name, "-t", "MixedCase", "--dc", "dc9"],
+            "--dc dc9: no node is in that datacenter; known datacenters: datacenter1",
         ),
-        (
-            vec!["-k", &ks.name, "-t", "t", "-h", "127.0.0.1:1"],
-            "cannot connect",
-        ),
+        (vec!["-k", &ks.name, "-t", "t", "--port", "9"], "cannot connect to 127.0.0.1:9"),
+        (vec!["-k", &ks.name, "-t", "t", "-h", "127.0.0.1:1"], "cannot connect"),
     ];
     for (args, expected) in cases {
         let mut full = vec!["count"];
@@ -187,15 +146,8 @@ async fn bad_input_gives_one_clear_line() {
         let out = cqlbulk(&full);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(3), "{full:?}: {err}");
-        assert!(
-            err.contains(expected),
-            "{full:?}: expected {expected:?} in {err:?}"
-        );
-        assert_eq!(
-            err.trim().lines().count(),
-            1,
-            "{full:?}: more than one line: {err}"
-        );
+        assert!(err.contains(expected), "{full:?}: expected {expected:?} in {err:?}");
+        assert_eq!(err.trim().lines().count(), 1, "{full:?}: more than one line: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
     // The table itself, quoted correctly, counts fine.
@@ -215,4 +167,84 @@ fn bad_flags_are_refused_before_connecting() {
         let out = cqlbulk(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
+}
+
+/// What: without a terminal, progress comes as plain lines, ending with one at 100% of the
+/// ring, then the summary. Why: runs under cron or CI leave only their log behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_lines_without_terminal() {
+    let ks = TestKeyspace::create(
+        shared_session(hosts()).await,
+        "progress",
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+    )
+    .await;
+    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY)").await;
+    let insert = ks.prepare("INSERT INTO {ks}.t (id) VALUES (?)").await;
+    insert_all(&ks.session, &insert, (0..5000).map(|i| (i,))).await;
+    let out = cqlbulk(&[
+        "count",
+        "-h",
+        hosts(),
+        "-k",
+        &ks.name,
+        "-t",
+        "t",
+        "--splits",
+        "100",
+        "--progress-interval",
+        "1",
+    ]);
+    assert_eq!(expect_success(&out).trim(), "5000");
+    let err = stderr(&out);
+    assert!(err.contains("count: 100.0% of ring, 100/100 splits, 5000 rows"), "{err}");
+    assert!(
+        err.lines()
+            .last()
+            .unwrap()
+            .starts_with(&format!("count: {}.t: 5000 rows in 100 splits on 1 node,", ks.name)),
+        "{err}"
+    );
+}
+
+/// What: SIGINT during a count stops it promptly with exit code 4 and no total on stdout.
+/// Why: Ctrl-C must never look like a finished (and therefore trusted) count.
+#[tokio::test(flavor = "multi_thread")]
+async fn interrupt_exits_4() {
+    let ks = TestKeyspace::create(
+        shared_session(hosts()).await,
+        "interrupt",
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+    )
+    .await;
+    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY)").await;
+    // Many one-at-a-time splits make a count that runs for many seconds.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_cqlbulk"))
+        .args([
+            "count",
+            "-h",
+            hosts(),
+            "-k",
+            &ks.name,
+            "-t",
+            "t",
+            "-q",
+            "--splits",
+            "100000",
+            "--concurrency",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let started = std::time::Instant::now();
+    let sent = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?} to stop", started.elapsed());
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "printed a total: {}", stdout(&out));
+    assert!(stderr(&out).contains("interrupted"));
 }

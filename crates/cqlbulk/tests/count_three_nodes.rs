@@ -5,11 +5,7 @@ mod common;
 use common::scenarios::*;
 use common::*;
 
-const SHAPE: Shape = Shape {
-    nodes: 3,
-    num_tokens: 16,
-    auth: false,
-};
+const SHAPE: Shape = Shape { nodes: 3, num_tokens: 16, auth: false };
 
 /// What: exact count and per-host parts with RF 1, where each row lives on one node only.
 /// Why: a split routed to a non-replica, or a range left out, shows up as a wrong count.
@@ -41,8 +37,5 @@ async fn count_exact_rf3() {
     let tokens = fill_rows_table(&ks).await;
     ring_matches_node_view(hosts, &ks, "rows", 48).await;
     count_matches_inserted(hosts, &ks, &tokens).await;
-    assert_eq!(
-        count_rows(hosts, &ks.name, "rows", &["--consistency", "QUORUM"]),
-        tokens.len() as u64
-    );
+    assert_eq!(count_rows(hosts, &ks.name, "rows", &["--consistency", "QUORUM"]), tokens.len() as u64);
 }

@@ -56,10 +56,7 @@ impl TokenRange {
 
     /// The whole ring, `(MIN_TOKEN, MAX_TOKEN]`.
     pub fn full_ring() -> TokenRange {
-        TokenRange {
-            start: MIN_TOKEN,
-            end: MAX_TOKEN,
-        }
+        TokenRange { start: MIN_TOKEN, end: MAX_TOKEN }
     }
 
     /// Exclusive lower bound.
@@ -94,12 +91,7 @@ impl TokenRange {
         let size = u128::from(self.size());
         let start = i128::from(self.start);
         let bound = |i: u64| (start + (size * u128::from(i) / u128::from(pieces)) as i128) as i64;
-        (0..pieces)
-            .map(|i| TokenRange {
-                start: bound(i),
-                end: bound(i + 1),
-            })
-            .collect()
+        (0..pieces).map(|i| TokenRange { start: bound(i), end: bound(i + 1) }).collect()
     }
 }
 
@@ -122,10 +114,7 @@ pub struct NodeInfo {
 
 impl NodeInfo {
     pub fn new(datacenter: impl Into<String>, rack: impl Into<String>) -> NodeInfo {
-        NodeInfo {
-            datacenter: datacenter.into(),
-            rack: rack.into(),
-        }
+        NodeInfo { datacenter: datacenter.into(), rack: rack.into() }
     }
 }
 
@@ -169,16 +158,12 @@ impl fmt::Display for RingError {
         match self {
             RingError::EmptyRing => write!(f, "the token ring is empty: no node owns a token"),
             RingError::DuplicateToken { token } => {
-                write!(
-                    f,
-                    "token {token} is owned by two nodes; the ring is changing, retry later"
-                )
+                write!(f, "token {token} is owned by two nodes; the ring is changing, retry later")
             }
             RingError::UnknownNode { node } => write!(f, "a token names unknown node #{}", node.0),
-            RingError::NoReplicas => write!(
-                f,
-                "the replication strategy places no replicas on the known datacenters"
-            ),
+            RingError::NoReplicas => {
+                write!(f, "the replication strategy places no replicas on the known datacenters")
+            }
         }
     }
 }
@@ -225,10 +210,7 @@ impl Topology {
     /// One range per vnode token, `(previous token, token]`, with its replicas; the range
     /// that wraps past the end of the ring comes out unwrapped in two pieces (see the crate
     /// doc). Sorted by start; together they cover `(MIN_TOKEN, MAX_TOKEN]` exactly.
-    pub fn replicated_ranges(
-        &self,
-        replication: &Replication,
-    ) -> Result<Vec<ReplicatedRange>, RingError> {
+    pub fn replicated_ranges(&self, replication: &Replication) -> Result<Vec<ReplicatedRange>, RingError> {
         let placement = Placement::new(self, replication);
         let mut ranges = Vec::with_capacity(self.ring.len() + 1);
         for (index, &(end, _)) in self.ring.iter().enumerate() {
@@ -238,10 +220,7 @@ impl Topology {
                 return Err(RingError::NoReplicas);
             }
             for range in unwrap(previous, end) {
-                ranges.push(ReplicatedRange {
-                    range,
-                    replicas: replicas.clone(),
-                });
+                ranges.push(ReplicatedRange { range, replicas: replicas.clone() });
             }
         }
         ranges.sort_by_key(|r| r.range);
@@ -255,10 +234,7 @@ fn unwrap(start: i64, end: i64) -> impl Iterator<Item = TokenRange> {
     let pieces = if start < end {
         [TokenRange::new(start, end), None]
     } else {
-        [
-            TokenRange::new(start, MAX_TOKEN),
-            TokenRange::new(MIN_TOKEN, end),
-        ]
+        [TokenRange::new(start, MAX_TOKEN), TokenRange::new(MIN_TOKEN, end)]
     };
     pieces.into_iter().flatten()
 }
@@ -288,17 +264,9 @@ impl<'a> Placement<'a> {
             // Like Cassandra, count only nodes that own tokens: a node without tokens holds no data.
             let owners: BTreeSet<NodeId> = topology.ring.iter().map(|(_, node)| *node).collect();
             for (dc, &factor) in factors {
-                let in_dc = || {
-                    owners
-                        .iter()
-                        .map(|id| &topology.nodes[id.0])
-                        .filter(|n| &n.datacenter == dc)
-                };
+                let in_dc = || owners.iter().map(|id| &topology.nodes[id.0]).filter(|n| &n.datacenter == dc);
                 let node_count = in_dc().count();
-                let rack_count = in_dc()
-                    .map(|n| n.rack.as_str())
-                    .collect::<BTreeSet<_>>()
-                    .len();
+                let rack_count = in_dc().map(|n| n.rack.as_str()).collect::<BTreeSet<_>>().len();
                 if factor > 0 && node_count > 0 {
                     datacenters.insert(
                         dc.as_str(),
@@ -310,11 +278,7 @@ impl<'a> Placement<'a> {
                 }
             }
         }
-        Placement {
-            topology,
-            replication,
-            datacenters,
-        }
+        Placement { topology, replication, datacenters }
     }
 
     /// Replicas of the range ending at ring position `index`, primary first.
@@ -397,10 +361,7 @@ pub fn plan_splits(ranges: &[ReplicatedRange], target: usize) -> Vec<ReplicatedR
         let size = u128::from(group.range.size());
         let pieces = (size * target).div_ceil(total) as u64;
         for range in group.range.split(pieces) {
-            splits.push(ReplicatedRange {
-                range,
-                replicas: group.replicas.clone(),
-            });
+            splits.push(ReplicatedRange { range, replicas: group.replicas.clone() });
         }
     }
     splits

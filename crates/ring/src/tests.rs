@@ -2,10 +2,7 @@ use super::*;
 use proptest::prelude::*;
 
 fn dc_nodes(specs: &[(&str, &str)]) -> Vec<NodeInfo> {
-    specs
-        .iter()
-        .map(|(dc, rack)| NodeInfo::new(*dc, *rack))
-        .collect()
+    specs.iter().map(|(dc, rack)| NodeInfo::new(*dc, *rack)).collect()
 }
 
 fn simple(factor: usize) -> Replication {
@@ -13,24 +10,14 @@ fn simple(factor: usize) -> Replication {
 }
 
 fn nts(factors: &[(&str, usize)]) -> Replication {
-    Replication::NetworkTopology {
-        factors: factors.iter().map(|(dc, f)| (dc.to_string(), *f)).collect(),
-    }
+    Replication::NetworkTopology { factors: factors.iter().map(|(dc, f)| (dc.to_string(), *f)).collect() }
 }
 
 /// Asserts that `ranges` are sorted, disjoint and cover `(MIN_TOKEN, MAX_TOKEN]` with no gap.
 fn assert_covers_ring(ranges: &[ReplicatedRange]) {
     assert!(!ranges.is_empty());
-    assert_eq!(
-        ranges[0].range.start(),
-        MIN_TOKEN,
-        "first range must start at the minimum token"
-    );
-    assert_eq!(
-        ranges.last().unwrap().range.end(),
-        MAX_TOKEN,
-        "last range must end at the maximum token"
-    );
+    assert_eq!(ranges[0].range.start(), MIN_TOKEN, "first range must start at the minimum token");
+    assert_eq!(ranges.last().unwrap().range.end(), MAX_TOKEN, "last range must end at the maximum token");
     for pair in ranges.windows(2) {
         assert_eq!(
             pair[0].range.end(),
@@ -46,11 +33,7 @@ fn assert_covers_ring(ranges: &[ReplicatedRange]) {
 
 /// The replicas Cassandra would pick for `token`: those of the vnode range containing it.
 fn replicas_for_token(ranges: &[ReplicatedRange], token: i64) -> &[NodeId] {
-    &ranges
-        .iter()
-        .find(|r| r.range.contains(token))
-        .expect("every token but MIN is covered")
-        .replicas
+    &ranges.iter().find(|r| r.range.contains(token)).expect("every token but MIN is covered").replicas
 }
 
 /// What: a split of a range into pieces; why: the pieces' bounds become query parameters, so
@@ -79,34 +62,20 @@ fn split_is_exact_and_even() {
 fn split_tiny_range_gives_one_piece_per_token() {
     let range = TokenRange::new(5, 8).unwrap();
     let pieces = range.split(100);
-    assert_eq!(
-        pieces
-            .iter()
-            .map(|p| (p.start(), p.end()))
-            .collect::<Vec<_>>(),
-        vec![(5, 6), (6, 7), (7, 8)]
-    );
+    assert_eq!(pieces.iter().map(|p| (p.start(), p.end())).collect::<Vec<_>>(), vec![(5, 6), (6, 7), (7, 8)]);
 }
 
 /// What: the range that wraps past the maximum token; why: it is the one the Python
 /// predecessor lost rows in, so both halves and their boundaries are checked by hand.
 #[test]
 fn wrapping_range_is_unwrapped_at_min_token() {
-    let topology = Topology::new(
-        dc_nodes(&[("dc1", "r1"), ("dc1", "r1")]),
-        vec![(-50, NodeId(0)), (50, NodeId(1))],
-    )
-    .unwrap();
+    let topology =
+        Topology::new(dc_nodes(&[("dc1", "r1"), ("dc1", "r1")]), vec![(-50, NodeId(0)), (50, NodeId(1))])
+            .unwrap();
     let ranges = topology.replicated_ranges(&simple(1)).unwrap();
-    let bounds: Vec<_> = ranges
-        .iter()
-        .map(|r| (r.range.start(), r.range.end(), r.replicas[0].0))
-        .collect();
+    let bounds: Vec<_> = ranges.iter().map(|r| (r.range.start(), r.range.end(), r.replicas[0].0)).collect();
     // (50, -50] wraps and belongs to the owner of -50.
-    assert_eq!(
-        bounds,
-        vec![(MIN_TOKEN, -50, 0), (-50, 50, 1), (50, MAX_TOKEN, 0)]
-    );
+    assert_eq!(bounds, vec![(MIN_TOKEN, -50, 0), (-50, 50, 1), (50, MAX_TOKEN, 0)]);
 }
 
 /// What: a ring of one token; why: a single-node cluster with num_tokens 1 owns the whole
@@ -125,12 +94,7 @@ fn single_token_ring_covers_everything() {
 /// nodes; why: routing a split to a node that is not a replica turns every read remote.
 #[test]
 fn simple_strategy_walks_clockwise_skipping_repeats() {
-    let tokens = vec![
-        (0, NodeId(0)),
-        (10, NodeId(0)),
-        (20, NodeId(1)),
-        (30, NodeId(2)),
-    ];
+    let tokens = vec![(0, NodeId(0)), (10, NodeId(0)), (20, NodeId(1)), (30, NodeId(2))];
     let topology = Topology::new(dc_nodes(&[("dc1", "r1"); 3]), tokens).unwrap();
     let ranges = topology.replicated_ranges(&simple(2)).unwrap();
     assert_eq!(replicas_for_token(&ranges, 5), &[NodeId(0), NodeId(1)]);
@@ -147,29 +111,12 @@ fn simple_strategy_walks_clockwise_skipping_repeats() {
 #[test]
 fn network_topology_prefers_distinct_racks() {
     // Ring order: n0(r1) n1(r1) n2(r2) n3(dc2) n4(r3)
-    let nodes = dc_nodes(&[
-        ("dc1", "r1"),
-        ("dc1", "r1"),
-        ("dc1", "r2"),
-        ("dc2", "r1"),
-        ("dc1", "r3"),
-    ]);
-    let tokens = vec![
-        (0, NodeId(0)),
-        (10, NodeId(1)),
-        (20, NodeId(2)),
-        (30, NodeId(3)),
-        (40, NodeId(4)),
-    ];
+    let nodes = dc_nodes(&[("dc1", "r1"), ("dc1", "r1"), ("dc1", "r2"), ("dc2", "r1"), ("dc1", "r3")]);
+    let tokens = vec![(0, NodeId(0)), (10, NodeId(1)), (20, NodeId(2)), (30, NodeId(3)), (40, NodeId(4))];
     let topology = Topology::new(nodes, tokens).unwrap();
-    let ranges = topology
-        .replicated_ranges(&nts(&[("dc1", 3), ("dc2", 1)]))
-        .unwrap();
+    let ranges = topology.replicated_ranges(&nts(&[("dc1", 3), ("dc2", 1)])).unwrap();
     // From n0: n0 (r1), n1 skipped (r1 again, 3 racks for 3 replicas), n2 (r2), n3 (dc2), n4 (r3).
-    assert_eq!(
-        replicas_for_token(&ranges, -5),
-        &[NodeId(0), NodeId(2), NodeId(3), NodeId(4)]
-    );
+    assert_eq!(replicas_for_token(&ranges, -5), &[NodeId(0), NodeId(2), NodeId(3), NodeId(4)]);
     // A datacenter that is not in the strategy holds nothing.
     let ranges = topology.replicated_ranges(&nts(&[("dc2", 1)])).unwrap();
     assert!(ranges.iter().all(|r| r.replicas == vec![NodeId(3)]));
@@ -180,34 +127,19 @@ fn network_topology_prefers_distinct_racks() {
 #[test]
 fn network_topology_repeats_racks_when_short_of_racks() {
     let nodes = dc_nodes(&[("dc1", "r1"), ("dc1", "r1"), ("dc1", "r1"), ("dc1", "r2")]);
-    let tokens = vec![
-        (0, NodeId(0)),
-        (10, NodeId(1)),
-        (20, NodeId(2)),
-        (30, NodeId(3)),
-    ];
+    let tokens = vec![(0, NodeId(0)), (10, NodeId(1)), (20, NodeId(2)), (30, NodeId(3))];
     let topology = Topology::new(nodes, tokens).unwrap();
     let ranges = topology.replicated_ranges(&nts(&[("dc1", 3)])).unwrap();
     // 2 racks, RF 3: one repeat allowed; n0 (r1), n1 (r1, the repeat), n2 skipped, n3 (r2).
-    assert_eq!(
-        replicas_for_token(&ranges, -5),
-        &[NodeId(0), NodeId(1), NodeId(3)]
-    );
+    assert_eq!(replicas_for_token(&ranges, -5), &[NodeId(0), NodeId(1), NodeId(3)]);
 }
 
 /// What: bad topologies are refused with a reason; why: a silent empty plan would count zero.
 #[test]
 fn bad_topologies_are_refused() {
+    assert_eq!(Topology::new(vec![], vec![]).unwrap_err(), RingError::EmptyRing);
     assert_eq!(
-        Topology::new(vec![], vec![]).unwrap_err(),
-        RingError::EmptyRing
-    );
-    assert_eq!(
-        Topology::new(
-            dc_nodes(&[("dc1", "r1"); 2]),
-            vec![(1, NodeId(0)), (1, NodeId(1))]
-        )
-        .unwrap_err(),
+        Topology::new(dc_nodes(&[("dc1", "r1"); 2]), vec![(1, NodeId(0)), (1, NodeId(1))]).unwrap_err(),
         RingError::DuplicateToken { token: 1 }
     );
     assert_eq!(
@@ -215,10 +147,7 @@ fn bad_topologies_are_refused() {
         RingError::UnknownNode { node: NodeId(4) }
     );
     let topology = Topology::new(dc_nodes(&[("dc1", "r1")]), vec![(1, NodeId(0))]).unwrap();
-    assert_eq!(
-        topology.replicated_ranges(&nts(&[("dc9", 3)])).unwrap_err(),
-        RingError::NoReplicas
-    );
+    assert_eq!(topology.replicated_ranges(&nts(&[("dc9", 3)])).unwrap_err(), RingError::NoReplicas);
 }
 
 /// What: adjacent ranges with the same replicas become one before splitting; why: a
@@ -227,12 +156,7 @@ fn bad_topologies_are_refused() {
 #[test]
 fn adjacent_ranges_with_same_replicas_merge() {
     let tokens: Vec<_> = (0..256i128)
-        .map(|i| {
-            (
-                (i128::from(i64::MIN) + 1 + i * (u64::MAX / 256) as i128) as i64,
-                NodeId(0),
-            )
-        })
+        .map(|i| ((i128::from(i64::MIN) + 1 + i * (u64::MAX / 256) as i128) as i64, NodeId(0)))
         .collect();
     let topology = Topology::new(dc_nodes(&[("dc1", "r1")]), tokens).unwrap();
     let ranges = topology.replicated_ranges(&simple(1)).unwrap();

@@ -83,11 +83,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             if view.nodes.len() == 1 { "" } else { "s" },
             report.elapsed.as_secs_f64(),
             (report.total() as f64 / report.elapsed.as_secs_f64().max(1e-3)) as u64,
-            if report.retries > 0 {
-                format!(", {} retries", report.retries)
-            } else {
-                String::new()
-            }
+            if report.retries > 0 { format!(", {} retries", report.retries) } else { String::new() }
         );
     }
     if !report.failures.is_empty() {

@@ -27,10 +27,7 @@ pub struct Shape {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
 /// Starts (or reuses) the cluster of `shape` and returns its contact points, once per
@@ -67,8 +64,7 @@ pub async fn connect(hosts: &str) -> Session {
 }
 
 pub async fn connect_as(hosts: &str, credentials: Option<(&str, &str)>) -> Session {
-    let mut builder =
-        SessionBuilder::new().known_nodes(hosts.split(',').map(|h| format!("{h}:9042")));
+    let mut builder = SessionBuilder::new().known_nodes(hosts.split(',').map(|h| format!("{h}:9042")));
     if let Some((user, password)) = credentials {
         builder = builder.user(user, password);
     }
@@ -86,15 +82,9 @@ impl TestKeyspace {
     /// `{'class': 'SimpleStrategy', 'replication_factor': 1}`.
     pub async fn create(session: Arc<Session>, test: &str, replication: &str) -> TestKeyspace {
         let name = format!("cqlbulk_{test}");
+        session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {name}"), ()).await.unwrap();
         session
-            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {name}"), ())
-            .await
-            .unwrap();
-        session
-            .query_unpaged(
-                format!("CREATE KEYSPACE {name} WITH replication = {replication}"),
-                (),
-            )
+            .query_unpaged(format!("CREATE KEYSPACE {name} WITH replication = {replication}"), ())
             .await
             .unwrap();
         TestKeyspace { name, session }
@@ -102,18 +92,12 @@ impl TestKeyspace {
 
     pub async fn execute(&self, cql: &str) {
         let cql = cql.replace("{ks}", &self.name);
-        self.session
-            .query_unpaged(cql.as_str(), ())
-            .await
-            .unwrap_or_else(|e| panic!("{cql}: {e}"));
+        self.session.query_unpaged(cql.as_str(), ()).await.unwrap_or_else(|e| panic!("{cql}: {e}"));
     }
 
     pub async fn prepare(&self, cql: &str) -> PreparedStatement {
         let cql = cql.replace("{ks}", &self.name);
-        self.session
-            .prepare(cql.as_str())
-            .await
-            .unwrap_or_else(|e| panic!("{cql}: {e}"))
+        self.session.prepare(cql.as_str()).await.unwrap_or_else(|e| panic!("{cql}: {e}"))
     }
 }
 
@@ -153,9 +137,7 @@ pub fn cqlbulk(args: &[&str]) -> Output {
 
 pub fn cqlbulk_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cqlbulk"));
-    cmd.args(args)
-        .env_remove("CQLBULK_PASSWORD")
-        .env_remove("CQLBULK_USERNAME");
+    cmd.args(args).env_remove("CQLBULK_PASSWORD").env_remove("CQLBULK_USERNAME");
     for (key, value) in env {
         cmd.env(key, value);
     }
@@ -187,9 +169,7 @@ pub fn count_rows(hosts: &str, keyspace: &str, table: &str, extra: &[&str]) -> u
     let mut args = vec!["count", "-h", hosts, "-k", keyspace, "-t", table, "--quiet"];
     args.extend_from_slice(extra);
     let out = expect_success(&cqlbulk(&args));
-    out.trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("count printed {out:?}"))
+    out.trim().parse().unwrap_or_else(|_| panic!("count printed {out:?}"))
 }
 
 /// Parses the `--by range` / `--by host` output: the part lines and the `total` line.
@@ -218,11 +198,7 @@ pub fn keys_near_ring_ends(
     let mut candidate: i64 = 1_000_000_000;
     while low.len() < per_end || high.len() < per_end {
         candidate += 1;
-        let token = insert
-            .calculate_token(&(candidate, 0i64))
-            .unwrap()
-            .unwrap()
-            .value();
+        let token = insert.calculate_token(&(candidate, 0i64)).unwrap().unwrap().value();
         let from_min = (i128::from(token) - i128::from(i64::MIN)) as u128;
         let to_max = (i128::from(i64::MAX) - i128::from(token)) as u128;
         if from_min <= u128::from(distance) && low.len() < per_end {

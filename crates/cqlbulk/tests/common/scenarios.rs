@@ -18,11 +18,8 @@ pub const NEAR_END: u64 = 1 << 50;
 /// Fills `{ks}.rows` with `ROWS` single-row partitions, ten of whose keys hash within 2^50
 /// of each end of the ring, and returns every key's token (from the driver's Murmur3).
 pub async fn fill_rows_table(ks: &TestKeyspace) -> BTreeMap<i64, i64> {
-    ks.execute("CREATE TABLE {ks}.rows (id bigint, c bigint, v text, PRIMARY KEY (id, c))")
-        .await;
-    let insert = ks
-        .prepare("INSERT INTO {ks}.rows (id, c, v) VALUES (?, ?, 'x')")
-        .await;
+    ks.execute("CREATE TABLE {ks}.rows (id bigint, c bigint, v text, PRIMARY KEY (id, c))").await;
+    let insert = ks.prepare("INSERT INTO {ks}.rows (id, c, v) VALUES (?, ?, 'x')").await;
     let (low, high) = keys_near_ring_ends(&insert, NEAR_END, 10);
     let mut keys: Vec<i64> = (0..ROWS - 20).collect();
     keys.extend(&low);
@@ -30,9 +27,7 @@ pub async fn fill_rows_table(ks: &TestKeyspace) -> BTreeMap<i64, i64> {
     insert_all(&ks.session, &insert, keys.iter().map(|k| (*k, 0i64))).await;
 
     // Cassandra's own token function confirms the edge keys, independently of the driver.
-    let token_of = ks
-        .prepare("SELECT token(id) FROM {ks}.rows WHERE id = ?")
-        .await;
+    let token_of = ks.prepare("SELECT token(id) FROM {ks}.rows WHERE id = ?").await;
     for key in low.iter().chain(&high) {
         let (token,): (i64,) = ks
             .session
@@ -43,25 +38,11 @@ pub async fn fill_rows_table(ks: &TestKeyspace) -> BTreeMap<i64, i64> {
             .unwrap()
             .single_row()
             .unwrap();
-        let distance = (i128::from(token) - i128::from(MIN_TOKEN))
-            .min(i128::from(MAX_TOKEN) - i128::from(token));
-        assert!(
-            distance <= i128::from(NEAR_END),
-            "key {key} has token {token}, not near a ring end"
-        );
+        let distance =
+            (i128::from(token) - i128::from(MIN_TOKEN)).min(i128::from(MAX_TOKEN) - i128::from(token));
+        assert!(distance <= i128::from(NEAR_END), "key {key} has token {token}, not near a ring end");
     }
-    keys.iter()
-        .map(|k| {
-            (
-                *k,
-                insert
-                    .calculate_token(&(*k, 0i64))
-                    .unwrap()
-                    .unwrap()
-                    .value(),
-            )
-        })
-        .collect()
+    keys.iter().map(|k| (*k, insert.calculate_token(&(*k, 0i64)).unwrap().unwrap().value())).collect()
 }
 
 /// Tokens of every node as the nodes themselves report them (`system.local` on each node
@@ -101,66 +82,32 @@ impl scylla::policies::host_filter::HostFilter for OnlyHost {
 /// What: the engine's ring (tokens, owners, vnode ranges, replicas, splits) against the
 /// nodes' own `system.local` tokens and the driver's replica placement. Why: every scan is
 /// only as exact as this plan; a wrong owner turns reads remote, a missing token loses rows.
-pub async fn ring_matches_node_view(
-    hosts: &str,
-    ks: &TestKeyspace,
-    table: &str,
-    expected_tokens: usize,
-) {
+pub async fn ring_matches_node_view(hosts: &str, ks: &TestKeyspace, table: &str, expected_tokens: usize) {
     let session = &ks.session;
     let view = ClusterView::read(session, &TableName::new(&ks.name, table)).unwrap();
     let from_nodes = ring_from_system_tables(hosts).await;
-    assert_eq!(
-        from_nodes.len(),
-        expected_tokens,
-        "nodes report {} tokens",
-        from_nodes.len()
-    );
-    let engine_ring: BTreeMap<i64, IpAddr> = view
-        .topology
-        .ring()
-        .iter()
-        .map(|(t, id)| (*t, view.node(*id).address.ip()))
-        .collect();
-    assert_eq!(
-        engine_ring, from_nodes,
-        "the engine's ring differs from the nodes' own tokens"
-    );
+    assert_eq!(from_nodes.len(), expected_tokens, "nodes report {} tokens", from_nodes.len());
+    let engine_ring: BTreeMap<i64, IpAddr> =
+        view.topology.ring().iter().map(|(t, id)| (*t, view.node(*id).address.ip())).collect();
+    assert_eq!(engine_ring, from_nodes, "the engine's ring differs from the nodes' own tokens");
 
     let ranges = view.replicated_ranges().unwrap();
     // One range per token, plus one because the wrapping range is cut at the minimum token.
     assert_eq!(ranges.len(), expected_tokens + 1);
     let state = session.get_cluster_state();
     for range in &ranges {
-        let ours: Vec<IpAddr> = range
-            .replicas
-            .iter()
-            .map(|id| view.node(*id).address.ip())
-            .collect();
+        let ours: Vec<IpAddr> = range.replicas.iter().map(|id| view.node(*id).address.ip()).collect();
         let mut drivers: Vec<IpAddr> = state
-            .get_token_endpoints(
-                &ks.name,
-                table,
-                scylla::routing::Token::new(range.range.end()),
-            )
+            .get_token_endpoints(&ks.name, table, scylla::routing::Token::new(range.range.end()))
             .iter()
             .map(|(node, _)| node.address.ip())
             .collect();
         let mut sorted_ours = ours.clone();
         sorted_ours.sort();
         drivers.sort();
-        assert_eq!(
-            sorted_ours, drivers,
-            "replicas of {} differ from the driver's",
-            range.range
-        );
+        assert_eq!(sorted_ours, drivers, "replicas of {} differ from the driver's", range.range);
         // The primary replica owns the token that ends the vnode range.
-        let owner = from_nodes
-            .range(range.range.end()..)
-            .next()
-            .or(from_nodes.iter().next())
-            .unwrap()
-            .1;
+        let owner = from_nodes.range(range.range.end()..).next().or(from_nodes.iter().next()).unwrap().1;
         assert_eq!(&ours[0], owner, "primary of {}", range.range);
     }
     for target in [1, 7, 64, 1000] {
@@ -168,18 +115,8 @@ pub async fn ring_matches_node_view(
         assert!(splits.len() >= target);
         assert_eq!(splits[0].range.start(), MIN_TOKEN);
         assert_eq!(splits.last().unwrap().range.end(), MAX_TOKEN);
-        assert!(
-            splits
-                .windows(2)
-                .all(|w| w[0].range.end() == w[1].range.start())
-        );
-        assert_eq!(
-            splits
-                .iter()
-                .map(|s| u128::from(s.range.size()))
-                .sum::<u128>(),
-            RING_SIZE
-        );
+        assert!(splits.windows(2).all(|w| w[0].range.end() == w[1].range.start()));
+        assert_eq!(splits.iter().map(|s| u128::from(s.range.size())).sum::<u128>(), RING_SIZE);
     }
 }
 
@@ -190,69 +127,29 @@ pub async fn ring_matches_node_view(
 pub async fn count_matches_inserted(hosts: &str, ks: &TestKeyspace, tokens: &BTreeMap<i64, i64>) {
     let expected = tokens.len() as u64;
     assert_eq!(count_rows(hosts, &ks.name, "rows", &[]), expected);
-    assert_eq!(
-        count_rows(
-            hosts,
-            &ks.name,
-            "rows",
-            &["--method", "fetch", "--page-size", "1000"]
-        ),
-        expected
-    );
-    assert_eq!(
-        count_rows(
-            hosts,
-            &ks.name,
-            "rows",
-            &["--splits", "997", "--concurrency", "7"]
-        ),
-        expected
-    );
-    assert_eq!(
-        count_rows(
-            hosts,
-            &ks.name,
-            "rows",
-            &["--splits", "1", "--concurrency", "1"]
-        ),
-        expected
-    );
+    assert_eq!(count_rows(hosts, &ks.name, "rows", &["--method", "fetch", "--page-size", "1000"]), expected);
+    assert_eq!(count_rows(hosts, &ks.name, "rows", &["--splits", "997", "--concurrency", "7"]), expected);
+    assert_eq!(count_rows(hosts, &ks.name, "rows", &["--splits", "1", "--concurrency", "1"]), expected);
 
     let out = expect_success(&cqlbulk(&[
         "count", "-h", hosts, "-k", &ks.name, "-t", "rows", "--by", "range", "-q",
     ]));
     let (parts, total) = breakdown(&out);
     assert_eq!(total, expected);
-    assert_eq!(
-        parts
-            .iter()
-            .map(|p| p[2].parse::<u64>().unwrap())
-            .sum::<u64>(),
-        expected
-    );
-    let bounds: Vec<(i64, i64)> = parts
-        .iter()
-        .map(|p| (p[0].parse().unwrap(), p[1].parse().unwrap()))
-        .collect();
+    assert_eq!(parts.iter().map(|p| p[2].parse::<u64>().unwrap()).sum::<u64>(), expected);
+    let bounds: Vec<(i64, i64)> =
+        parts.iter().map(|p| (p[0].parse().unwrap(), p[1].parse().unwrap())).collect();
     assert_eq!(bounds[0].0, MIN_TOKEN);
     assert_eq!(bounds.last().unwrap().1, MAX_TOKEN);
-    assert!(
-        bounds.windows(2).all(|w| w[0].1 == w[1].0),
-        "ranges do not tile the ring"
-    );
+    assert!(bounds.windows(2).all(|w| w[0].1 == w[1].0), "ranges do not tile the ring");
     // Each range's rows are exactly the keys whose tokens fall in it.
     for (part, (start, end)) in parts.iter().zip(&bounds) {
         let inside = tokens.values().filter(|t| start < *t && *t <= end).count() as u64;
-        assert_eq!(
-            part[2].parse::<u64>().unwrap(),
-            inside,
-            "range ({start}, {end}]"
-        );
+        assert_eq!(part[2].parse::<u64>().unwrap(), inside, "range ({start}, {end}]");
     }
 
-    let out = expect_success(&cqlbulk(&[
-        "count", "-h", hosts, "-k", &ks.name, "-t", "rows", "--by", "host", "-q",
-    ]));
+    let out =
+        expect_success(&cqlbulk(&["count", "-h", hosts, "-k", &ks.name, "-t", "rows", "--by", "host", "-q"]));
     let (parts, total) = breakdown(&out);
     assert_eq!(total, expected);
     let ring = ring_from_system_tables(hosts).await;
@@ -261,10 +158,8 @@ pub async fn count_matches_inserted(hosts: &str, ks: &TestKeyspace, tokens: &BTr
         let owner = ring.range(token..).next().or(ring.iter().next()).unwrap().1;
         *owned.entry(*owner).or_default() += 1;
     }
-    let reported: BTreeMap<IpAddr, u64> = parts
-        .iter()
-        .map(|p| (p[0].parse().unwrap(), p[1].parse().unwrap()))
-        .collect();
+    let reported: BTreeMap<IpAddr, u64> =
+        parts.iter().map(|p| (p[0].parse().unwrap(), p[1].parse().unwrap())).collect();
     assert_eq!(reported, owned, "rows per primary replica");
 }
 
