@@ -315,7 +315,8 @@ def launch_node(index: int, shape: dict, timeout: float) -> int:
         if proc.poll() is not None:
             raise HarnessError(
                 f"node{index} ({address}) exited with code {proc.returncode} while starting; "
-                f"see {logs / 'system.log'} and {logs / 'stdout.log'}:\n{tail(logs / 'system.log')}"
+                f"see {logs / 'system.log'} and {logs / 'stdout.log'}:\n"
+                f"{tail(logs / 'system.log')}\n{tail(logs / 'stdout.log', 5)}"
             )
         if cql_port_open(address):
             log(f"node{index} ({address}) serves CQL after {time.monotonic() - started:.0f}s")
