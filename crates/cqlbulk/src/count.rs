@@ -15,7 +15,7 @@ use crate::cluster::ClusterView;
 use crate::connect::request_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::Progress;
-use crate::scan::{self, ScanPlan, routed_to};
+use crate::scan::{self, ScanPlan, Split, routed_to};
 
 /// How rows are counted in a split.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,10 +89,17 @@ pub async fn count(
     statement.set_page_size(page_size);
     statement.set_is_idempotent(true);
     let statement = &statement;
-    let reports = scan::run(plan, progress, |node, range| async move {
+    let attempts = plan.max_attempts;
+    let reports = scan::run(plan, progress, |split| async move {
         match method {
-            CountMethod::Server => count_on_server(session, statement, node, range).await,
-            CountMethod::Fetch => count_fetched(session, statement, node, range).await,
+            CountMethod::Server => {
+                split
+                    .request(attempts, progress, |node| {
+                        count_on_server(session, statement, node, split.range)
+                    })
+                    .await
+            }
+            CountMethod::Fetch => count_fetched(session, statement, split, attempts, progress).await,
         }
     })
     .await;
@@ -130,24 +137,38 @@ async fn count_on_server(
     Ok(count as u64)
 }
 
+/// Pages through the split, each page sent with fail-over, so a failed page is asked of
+/// another replica from where the last one stopped.
 async fn count_fetched(
     session: &Session,
     statement: &PreparedStatement,
-    node: Arc<Node>,
-    range: TokenRange,
+    split: &Split,
+    attempts: u32,
+    progress: &Progress,
 ) -> Result<u64> {
-    let routed = routed_to(statement, node);
     let mut rows = 0u64;
     let mut paging = PagingState::start();
     loop {
-        let (result, next) = session
-            .execute_single_page(&routed, (range.start(), range.end()), paging)
-            .await
-            .map_err(request_error)?;
-        rows += result
-            .into_rows_result()
-            .map_err(|e| Error::new(ErrorKind::Query, format!("token query returned no rows: {e}")))?
-            .rows_num() as u64;
+        let (page_rows, next) = split
+            .request(attempts, progress, |node| {
+                let paging = paging.clone();
+                async move {
+                    let routed = routed_to(statement, node);
+                    let (result, next) = session
+                        .execute_single_page(&routed, (split.range.start(), split.range.end()), paging)
+                        .await
+                        .map_err(request_error)?;
+                    let rows = result
+                        .into_rows_result()
+                        .map_err(|e| {
+                            Error::new(ErrorKind::Query, format!("token query returned no rows: {e}"))
+                        })?
+                        .rows_num() as u64;
+                    Ok((rows, next))
+                }
+            })
+            .await?;
+        rows += page_rows;
         match next.into_paging_control_flow() {
             std::ops::ControlFlow::Continue(state) => paging = state,
             std::ops::ControlFlow::Break(()) => return Ok(rows),

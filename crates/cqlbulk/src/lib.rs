@@ -8,8 +8,11 @@
 pub mod cluster;
 pub mod connect;
 pub mod count;
+pub mod decode;
 pub mod error;
 pub mod progress;
 pub mod scan;
+pub mod text;
+pub mod types;
 
 pub use error::{Error, ErrorKind, Result};

@@ -103,9 +103,6 @@ impl ScanPlan {
 /// What happened to one split.
 pub struct SplitReport<T> {
     pub split: Split,
-    /// The node that gave the answer (or the last one tried).
-    pub served_by: Arc<Node>,
-    pub attempts: u32,
     pub result: Result<T>,
 }
 
@@ -120,61 +117,57 @@ impl RowCount for u64 {
     }
 }
 
-/// Runs `read(node, range)` for every split of `plan`, at most `plan.concurrency` at once.
-/// A split whose read fails with a retryable error is tried again on its next replica,
-/// backing off each time all replicas have been tried; it fails for good after
-/// `plan.max_attempts` attempts or on an error that retrying cannot fix. Failed splits are
-/// reported, not dropped: the caller decides what a partial result is worth.
-pub async fn run<T, F, Fut>(plan: &ScanPlan, progress: &Progress, read: F) -> Vec<SplitReport<T>>
+/// Runs `read(split)` for every split of `plan`, at most `plan.concurrency` at once. Failed
+/// splits are reported, not dropped: the caller decides what a partial result is worth.
+pub async fn run<'a, T, F, Fut>(plan: &'a ScanPlan, progress: &'a Progress, read: F) -> Vec<SplitReport<T>>
 where
     T: RowCount,
-    F: Fn(Arc<Node>, TokenRange) -> Fut,
-    Fut: Future<Output = Result<T>>,
+    F: Fn(&'a Split) -> Fut,
+    Fut: Future<Output = Result<T>> + 'a,
 {
     let read = &read;
-    futures::stream::iter(plan.splits.iter().cloned())
+    futures::stream::iter(plan.splits.iter())
         .map(|split| async move {
-            let report = read_split(split, plan.max_attempts, progress, read).await;
-            progress.split_done(&report.split.range, report.result.as_ref().map_or(0, RowCount::rows));
-            report
+            let result = read(split).await;
+            progress.split_done(&split.range, result.as_ref().map_or(0, RowCount::rows));
+            SplitReport { split: split.clone(), result }
         })
         .buffer_unordered(plan.concurrency)
         .collect()
         .await
 }
 
-async fn read_split<T, F, Fut>(
-    split: Split,
-    max_attempts: u32,
-    progress: &Progress,
-    read: &F,
-) -> SplitReport<T>
-where
-    F: Fn(Arc<Node>, TokenRange) -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    let mut attempt = 0;
-    loop {
-        let node = split.replicas[attempt as usize % split.replicas.len()].clone();
-        attempt += 1;
-        match read(node.clone(), split.range).await {
-            Ok(value) => {
-                return SplitReport { split, served_by: node, attempts: attempt, result: Ok(value) };
-            }
-            Err(err) if err.is_retryable() && attempt < max_attempts => {
-                tracing::warn!(range = %split.range, node = %node.address, attempt, "retrying: {err}");
-                progress.retried();
-                // Fail over to the next replica at once; pause only before asking a node
-                // that has already failed, so an overloaded cluster gets room to recover.
-                if attempt as usize % split.replicas.len() == 0 {
-                    let round = attempt / split.replicas.len() as u32;
-                    tokio::time::sleep(backoff(round)).await;
+impl Split {
+    /// Sends `request` to this split's replicas in turn until one answers. A retryable error
+    /// moves on to the next replica at once; after every replica has failed, it pauses with
+    /// growing back-off before the next round, so an overloaded cluster gets room to
+    /// recover. Gives up after `max_attempts` attempts, or at once on an error that retrying
+    /// cannot fix. This is the one place where reads are retried.
+    pub async fn request<T, F, Fut>(&self, max_attempts: u32, progress: &Progress, request: F) -> Result<T>
+    where
+        F: Fn(Arc<Node>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let node = self.replicas[attempt as usize % self.replicas.len()].clone();
+            attempt += 1;
+            match request(node.clone()).await {
+                Ok(value) => return Ok(value),
+                Err(err) if err.is_retryable() && attempt < max_attempts => {
+                    tracing::warn!(range = %self.range, node = %node.address, attempt, "retrying: {err}");
+                    progress.retried();
+                    if attempt as usize % self.replicas.len() == 0 {
+                        let round = attempt / self.replicas.len() as u32;
+                        tokio::time::sleep(backoff(round)).await;
+                    }
                 }
-            }
-            Err(err) => {
-                let err = err
-                    .context(format!("token range {} on {}, attempt {attempt}", split.range, node.address));
-                return SplitReport { split, served_by: node, attempts: attempt, result: Err(err) };
+                Err(err) => {
+                    return Err(err.context(format!(
+                        "token range {} on {}, attempt {attempt}",
+                        self.range, node.address
+                    )));
+                }
             }
         }
     }
@@ -196,9 +189,4 @@ pub fn routed_to(statement: &PreparedStatement, node: Arc<Node>) -> PreparedStat
     // Retries are decided in one place, `read_split`, which also moves to another replica.
     routed.set_retry_policy(Some(Arc::new(FallthroughRetryPolicy::new())));
     routed
-}
-
-/// Errors of failed splits, one line each, for a summary.
-pub fn failures<T>(reports: &[SplitReport<T>]) -> Vec<&Error> {
-    reports.iter().filter_map(|r| r.result.as_ref().err()).collect()
 }
