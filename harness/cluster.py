@@ -11,9 +11,9 @@ directory, log and JMX port. No Docker, no tarball.
     harness/cluster.py stop [--node N]
     harness/cluster.py start-node N      # restart one stopped node of the running cluster
 
-`start` is idempotent: a running cluster of the same shape is reused as it is; a cluster
-of another shape is stopped and replaced by a fresh one (its data is wiped, its logs are
-kept next to the new ones as *.old).
+`start` is idempotent: a cluster of the same shape is reused with its data (nodes that are
+down are started); a cluster of another shape is stopped and replaced by a fresh one (its
+data is wiped, its logs are kept next to the new ones as *.old).
 
 Standard library only: this runs before any virtualenv exists.
 """
@@ -373,12 +373,22 @@ def cmd_start(args: argparse.Namespace) -> None:
         raise HarnessError("--nodes must be between 1 and 9")
     install()
     state = read_state()
-    if state and state["shape"] == shape and sorted(running_nodes(state)) == list(range(1, args.nodes + 1)):
-        log(f"cluster already running: {describe(state)}")
+    running = sorted(running_nodes(state)) if state else []
+    if state and state["shape"] == shape:
+        if running == list(range(1, args.nodes + 1)):
+            log(f"cluster already running: {describe(state)}")
+        else:
+            # Same shape: keep its data and start the nodes that are down.
+            for index in range(1, args.nodes + 1):
+                if index not in running:
+                    state["pids"][str(index)] = launch_node(index, shape, args.timeout)
+                    write_state(state)
+            wait_all_up(state, args.timeout)
+            log(f"cluster ready: {describe(state)}")
         print(contact_points(state))
         return
     if state:
-        for index in running_nodes(state):
+        for index in running:
             stop_node(index, state)
     # A new shape needs fresh data: tokens and peers of the old cluster must not leak in.
     if CLUSTER_DIR.exists():

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use cqlbulk_ring::{NodeId, NodeInfo, ReplicatedRange, Replication, Topology};
 use scylla::client::session::Session;
-use scylla::cluster::metadata::Strategy;
+use scylla::cluster::metadata::{Strategy, Table};
 use scylla::cluster::{ClusterState, Node};
+use scylla::frame::response::result::{ColumnType, NativeType};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -50,6 +51,9 @@ pub struct TableInfo {
     pub partition_key: Vec<String>,
 }
 
+/// A column's name and CQL type.
+pub type ColumnDef = (String, ColumnType<'static>);
+
 impl TableInfo {
     /// `token("pk1", "pk2")`, the expression token-range restrictions apply to.
     pub fn token_expression(&self) -> String {
@@ -66,6 +70,10 @@ pub struct ClusterView {
     pub replication: Replication,
     /// Driver node handles, indexed by [`NodeId`].
     pub nodes: Vec<Arc<Node>>,
+    /// Every column of the table: partition key, clustering key, then the rest by name.
+    pub columns: Vec<ColumnDef>,
+    /// Columns that have a write time and a TTL: neither key nor counter columns.
+    pub regular_columns: Vec<String>,
 }
 
 impl ClusterView {
@@ -76,12 +84,15 @@ impl ClusterView {
         let keyspace = state.get_keyspace(&name.keyspace).expect("checked by table_info");
         let replication = replication(&keyspace.strategy).map_err(|e| e.context(&name.keyspace))?;
         let (topology, nodes) = topology(&state)?;
+        let (columns, regular_columns) = columns(&keyspace.tables[&name.table]);
         Ok(ClusterView {
             cluster_name: state.cluster_name().to_string(),
             table,
             topology,
             replication,
             nodes,
+            columns,
+            regular_columns,
         })
     }
 
@@ -119,6 +130,25 @@ fn table_info(state: &ClusterState, name: &TableName) -> Result<TableInfo> {
         ));
     }
     Ok(TableInfo { name: name.clone(), partition_key: table.partition_key.clone() })
+}
+
+fn columns(table: &Table) -> (Vec<ColumnDef>, Vec<String>) {
+    let mut rest: Vec<(&String, &scylla::cluster::metadata::Column)> = table
+        .columns
+        .iter()
+        .filter(|(name, _)| !table.partition_key.contains(name) && !table.clustering_key.contains(name))
+        .collect();
+    rest.sort_by_key(|(name, _)| *name);
+    let keys =
+        table.partition_key.iter().chain(&table.clustering_key).map(|name| (name, &table.columns[name]));
+    let columns: Vec<ColumnDef> =
+        keys.chain(rest.iter().copied()).map(|(name, c)| (name.clone(), c.typ.clone())).collect();
+    let regular = rest
+        .iter()
+        .filter(|(_, c)| !matches!(c.typ, ColumnType::Native(NativeType::Counter)))
+        .map(|(name, _)| (*name).clone())
+        .collect();
+    (columns, regular)
 }
 
 fn not_found(what: &str, wanted: &str, full_name: &str, known: &[&str]) -> Error {

@@ -101,6 +101,7 @@ pub async fn count(
             }
             CountMethod::Fetch => count_fetched(session, statement, split, attempts, progress).await,
         }
+        .inspect(|rows| progress.add_rows(*rows))
     })
     .await;
     let mut ranges = Vec::with_capacity(reports.len());

@@ -10,9 +10,12 @@ pub mod connect;
 pub mod count;
 pub mod decode;
 pub mod error;
+pub mod operation;
 pub mod progress;
 pub mod scan;
+pub mod sink;
 pub mod text;
 pub mod types;
+pub mod unload;
 
 pub use error::{Error, ErrorKind, Result};

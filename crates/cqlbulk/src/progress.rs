@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub struct Progress {
     started: Instant,
     rows: AtomicU64,
+    bytes: AtomicU64,
     /// Tokens of finished splits; the whole ring is `u64::MAX` tokens, so this cannot overflow.
     tokens_done: AtomicU64,
     splits_done: AtomicU64,
@@ -24,6 +25,7 @@ pub struct Progress {
 #[derive(Clone, Copy, Debug)]
 pub struct Snapshot {
     pub rows: u64,
+    pub bytes: u64,
     pub ring_fraction: f64,
     pub splits_done: u64,
     pub splits_total: u64,
@@ -34,6 +36,15 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn rows_per_second(&self) -> f64 {
         self.rows as f64 / self.elapsed.as_secs_f64().max(1e-3)
+    }
+
+    /// `N rows, N rows/s` and, when bytes were written, `N MiB`.
+    pub fn describe(&self) -> String {
+        let mut text = format!("{} rows, {} rows/s", self.rows, self.rows_per_second() as u64);
+        if self.bytes > 0 {
+            text.push_str(&format!(", {:.1} MiB", self.bytes as f64 / (1024.0 * 1024.0)));
+        }
+        text
     }
 
     /// Time left if the rest of the ring goes as fast as the part done.
@@ -48,6 +59,7 @@ impl Progress {
         Progress {
             started: Instant::now(),
             rows: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
             tokens_done: AtomicU64::new(0),
             splits_done: AtomicU64::new(0),
             splits_total: splits_total as u64,
@@ -55,8 +67,15 @@ impl Progress {
         }
     }
 
-    pub fn split_done(&self, range: &TokenRange, rows: u64) {
+    pub fn add_rows(&self, rows: u64) {
         self.rows.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    pub fn add_bytes(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn split_done(&self, range: &TokenRange) {
         self.tokens_done.fetch_add(range.size(), Ordering::Relaxed);
         self.splits_done.fetch_add(1, Ordering::Relaxed);
     }
@@ -68,6 +87,7 @@ impl Progress {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             rows: self.rows.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
             ring_fraction: self.tokens_done.load(Ordering::Relaxed) as f64 / RING_SIZE as f64,
             splits_done: self.splits_done.load(Ordering::Relaxed),
             splits_total: self.splits_total,
@@ -116,7 +136,7 @@ impl Reporter {
                 loop {
                     let now = progress.snapshot();
                     shown.set_position((now.ring_fraction * BAR_STEPS as f64) as u64);
-                    shown.set_message(format!("{} rows, {} rows/s", now.rows, now.rows_per_second() as u64));
+                    shown.set_message(now.describe());
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             });
@@ -168,13 +188,12 @@ impl PlainLine {
         let now = self.progress.snapshot();
         let eta = now.eta().map_or("unknown".to_string(), |d| format!("{}s", d.as_secs()));
         eprintln!(
-            "{}: {:.1}% of ring, {}/{} splits, {} rows, {} rows/s, ETA {eta}",
+            "{}: {:.1}% of ring, {}/{} splits, {}, ETA {eta}",
             self.what,
             now.ring_fraction * 100.0,
             now.splits_done,
             now.splits_total,
-            now.rows,
-            now.rows_per_second() as u64
+            now.describe()
         );
     }
 }

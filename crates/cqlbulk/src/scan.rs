@@ -39,6 +39,8 @@ pub struct ScanConfig {
 /// One piece of the ring and the replicas to ask for it, in the order to try them.
 #[derive(Clone, Debug)]
 pub struct Split {
+    /// Position of the split in token order: its stable name in checkpoints and files.
+    pub index: usize,
     pub range: TokenRange,
     /// The node Cassandra's placement puts first; reports group rows by it.
     pub primary: Arc<Node>,
@@ -79,7 +81,8 @@ impl ScanPlan {
         let mut rng = rand::rng();
         let mut splits: Vec<Split> = plan_splits(&ranges, target)
             .into_iter()
-            .map(|planned| {
+            .enumerate()
+            .map(|(index, planned)| {
                 let nodes = planned.replicas.iter().map(|id| view.node(*id).clone());
                 let (mut local, mut remote): (Vec<_>, Vec<_>) = nodes.partition(|node| {
                     config.datacenter.as_ref().is_none_or(|dc| node.datacenter.as_ref() == Some(dc))
@@ -88,6 +91,7 @@ impl ScanPlan {
                 remote.shuffle(&mut rng);
                 local.extend(remote);
                 Split {
+                    index,
                     range: planned.range,
                     primary: view.node(planned.replicas[0]).clone(),
                     replicas: local,
@@ -106,22 +110,11 @@ pub struct SplitReport<T> {
     pub result: Result<T>,
 }
 
-/// A split's result knows how many rows it covered, for progress.
-pub trait RowCount {
-    fn rows(&self) -> u64;
-}
-
-impl RowCount for u64 {
-    fn rows(&self) -> u64 {
-        *self
-    }
-}
-
-/// Runs `read(split)` for every split of `plan`, at most `plan.concurrency` at once. Failed
+/// Runs `read(split)` for every split of `plan`, at most `plan.concurrency` at once; `read`
+/// reports its rows to `progress` as it goes. Failed
 /// splits are reported, not dropped: the caller decides what a partial result is worth.
 pub async fn run<'a, T, F, Fut>(plan: &'a ScanPlan, progress: &'a Progress, read: F) -> Vec<SplitReport<T>>
 where
-    T: RowCount,
     F: Fn(&'a Split) -> Fut,
     Fut: Future<Output = Result<T>> + 'a,
 {
@@ -129,7 +122,7 @@ where
     futures::stream::iter(plan.splits.iter())
         .map(|split| async move {
             let result = read(split).await;
-            progress.split_done(&split.range, result.as_ref().map_or(0, RowCount::rows));
+            progress.split_done(&split.range);
             SplitReport { split: split.clone(), result }
         })
         .buffer_unordered(plan.concurrency)

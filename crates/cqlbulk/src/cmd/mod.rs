@@ -4,6 +4,7 @@
 //! library's typed configs. Nothing touches the network until then.
 
 mod count;
+mod unload;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -49,11 +50,13 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     Count(count::Args),
+    Unload(unload::Args),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Count(args) => count::run(args).await,
+        Command::Unload(args) => unload::run(args).await,
     }
 }
 

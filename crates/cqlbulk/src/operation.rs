@@ -1,0 +1,187 @@
+//! The operation directory of a run (DSBulk's `logs/<operation>` is the model):
+//! `operation.json` (what the run does, including its exact splits), `checkpoint.jsonl` (one
+//! line per finished split, with its files), `operation.log` (events in time order) and,
+//! at the end, `summary.json`. Resume reads the first two and finishes only what is missing.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cqlbulk_ring::TokenRange;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sink::WrittenFile;
+
+/// What a run is, fixed at its start and checked again on resume.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OperationSpec {
+    pub operation_id: String,
+    /// Unique part of every output file name of this run.
+    pub run_id: String,
+    pub keyspace: String,
+    pub table: String,
+    pub format: String,
+    /// Output directory, absolute; `-` for stdout.
+    pub output: String,
+    /// The splits as `(start, end]` pairs, in split index order.
+    pub splits: Vec<(i64, i64)>,
+}
+
+impl OperationSpec {
+    pub fn ranges(&self) -> Result<Vec<TokenRange>> {
+        self.splits
+            .iter()
+            .map(|(start, end)| {
+                TokenRange::new(*start, *end).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidInput,
+                        format!("operation.json: ({start}, {end}] is not a token range"),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// One finished split, as recorded in the checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SplitDone {
+    pub split: usize,
+    pub start: i64,
+    pub end: i64,
+    pub rows: u64,
+    pub files: Vec<WrittenFile>,
+}
+
+pub struct Operation {
+    pub dir: PathBuf,
+    pub spec: OperationSpec,
+    /// Splits finished by earlier attempts of this operation (resume).
+    pub done: Vec<SplitDone>,
+    checkpoint: Mutex<File>,
+    log: Mutex<File>,
+}
+
+impl Operation {
+    /// Creates `<log_dir>/<operation id>/` for a new run.
+    pub fn create(log_dir: &Path, mut spec: OperationSpec) -> Result<Operation> {
+        let (id, run_id) = new_ids(&spec.keyspace, &spec.table, "unload");
+        spec.operation_id = id.clone();
+        spec.run_id = run_id;
+        let dir = log_dir.join(&id);
+        fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        let spec_path = dir.join("operation.json");
+        let text = serde_json::to_string_pretty(&spec).expect("spec serializes");
+        write_durably(&spec_path, text.as_bytes())?;
+        Self::open(dir, spec, Vec::new())
+    }
+
+    /// Opens an existing operation directory to finish it.
+    pub fn resume(dir: &Path) -> Result<Operation> {
+        let spec_path = dir.join("operation.json");
+        let text = fs::read_to_string(&spec_path).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("--resume {}: cannot read operation.json: {e}", dir.display()),
+            )
+        })?;
+        let spec: OperationSpec = serde_json::from_str(&text).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("{}: not a cqlbulk operation file: {e}", spec_path.display()),
+            )
+        })?;
+        let done = read_checkpoint(&dir.join("checkpoint.jsonl"), spec.splits.len())?;
+        Self::open(dir.to_path_buf(), spec, done)
+    }
+
+    fn open(dir: PathBuf, spec: OperationSpec, done: Vec<SplitDone>) -> Result<Operation> {
+        let append = |name: &str| {
+            let path = dir.join(name);
+            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io_error(&path, e))
+        };
+        let checkpoint = Mutex::new(append("checkpoint.jsonl")?);
+        let log = Mutex::new(append("operation.log")?);
+        Ok(Operation { dir, spec, done, checkpoint, log })
+    }
+
+    /// Records a finished split; durable when this returns.
+    pub fn record(&self, done: &SplitDone) -> Result<()> {
+        let mut line = serde_json::to_string(done).expect("split record serializes");
+        line.push('\n');
+        let mut file = self.checkpoint.lock().expect("checkpoint lock");
+        file.write_all(line.as_bytes()).and_then(|_| file.sync_data()).map_err(|e| io_error(&self.dir, e))
+    }
+
+    /// Appends a timestamped line to `operation.log`. Logging must not stop a run, so a
+    /// failed write is ignored.
+    pub fn log(&self, message: &str) {
+        let mut now = String::new();
+        crate::text::write_timestamp(now_millis(), &mut now);
+        let mut file = self.log.lock().expect("log lock");
+        let _ = writeln!(file, "{now} {message}");
+    }
+
+    pub fn write_summary(&self, summary: &serde_json::Value) -> Result<()> {
+        let text = serde_json::to_string_pretty(summary).expect("summary serializes");
+        write_durably(&self.dir.join("summary.json"), text.as_bytes())
+    }
+}
+
+fn read_checkpoint(path: &Path, splits: usize) -> Result<Vec<SplitDone>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(path, e)),
+    };
+    let mut done = Vec::new();
+    let lines: Vec<String> =
+        BufReader::new(file).lines().collect::<std::io::Result<_>>().map_err(|e| io_error(path, e))?;
+    let last = lines.len();
+    for (number, line) in lines.into_iter().enumerate() {
+        match serde_json::from_str::<SplitDone>(&line) {
+            Ok(record) if record.split < splits => done.push(record),
+            // A crash can cut the last line short; that split is simply not finished.
+            Err(_) if number + 1 == last => break,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "{}: line {} is not a split record; the checkpoint is damaged",
+                        path.display(),
+                        number + 1
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(done)
+}
+
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temp = path.with_extension("tmp");
+    let mut file = File::create(&temp).map_err(|e| io_error(&temp, e))?;
+    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| io_error(&temp, e))?;
+    fs::rename(&temp, path).map_err(|e| io_error(path, e))
+}
+
+fn io_error(path: &Path, err: std::io::Error) -> Error {
+    Error::new(ErrorKind::InvalidInput, format!("{}: {err}", path.display()))
+}
+
+pub fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `unload-ks.table-20261124-113000-ab12` and the run id `20261124113000ab12`.
+fn new_ids(keyspace: &str, table: &str, verb: &str) -> (String, String) {
+    let mut stamp = String::new();
+    crate::text::write_timestamp(now_millis() / 1000 * 1000, &mut stamp);
+    let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
+    let suffix = format!("{:04x}", rand::random::<u16>());
+    let run_id = format!("{digits}{suffix}");
+    (format!("{verb}-{keyspace}.{table}-{}-{}-{suffix}", &digits[..8], &digits[8..14]), run_id)
+}

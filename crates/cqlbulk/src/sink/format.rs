@@ -1,0 +1,301 @@
+//! Format writers: Arrow batches in, one byte stream out (CSV, JSON, Parquet, or nothing).
+
+use std::io::{self, Write};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression as ParquetCodec, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::compress::{Compression, Encoder};
+use crate::text::ColumnText;
+
+/// What to write, with its options.
+#[derive(Clone, Debug)]
+pub enum Format {
+    Csv(CsvOptions),
+    Json(JsonOptions),
+    Parquet(ParquetOptions),
+    /// Discard every row: measures the scan alone.
+    Null,
+}
+
+#[derive(Clone, Debug)]
+pub struct CsvOptions {
+    pub header: bool,
+    pub delimiter: char,
+    pub quote: char,
+    /// Escapes a quote inside a quoted field; the quote itself (doubling, RFC 4180) by default.
+    pub escape: char,
+    /// Text written for null. The default, nothing, tells null from the empty string,
+    /// which is written quoted (`""`).
+    pub null: String,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions { header: true, delimiter: ',', quote: '"', escape: '"', null: String::new() }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct JsonOptions {
+    /// One JSON array per file instead of one object per line.
+    pub array: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct ParquetOptions {
+    pub codec: ParquetCompression,
+    /// Rows per row group: what a writer holds in memory per open file.
+    pub row_group_rows: usize,
+}
+
+impl Default for ParquetOptions {
+    fn default() -> Self {
+        ParquetOptions { codec: ParquetCompression::Zstd, row_group_rows: 128 * 1024 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParquetCompression {
+    Zstd,
+    Snappy,
+    Gzip,
+    Lz4,
+    None,
+}
+
+impl Format {
+    /// File name extension, compression suffix included (`csv.gz`, `parquet`).
+    pub fn extension(&self, compression: Compression) -> String {
+        let base = match self {
+            Format::Csv(_) => "csv",
+            Format::Json(_) => "json",
+            Format::Parquet(_) => "parquet",
+            Format::Null => "null",
+        };
+        match compression.extension() {
+            Some(suffix) => format!("{base}.{suffix}"),
+            None => base.to_string(),
+        }
+    }
+}
+
+/// Writes batches of one schema into one byte stream.
+pub trait FormatWriter: Send {
+    fn write(&mut self, batch: &RecordBatch) -> io::Result<()>;
+    /// Writes what the format needs at the end (a Parquet footer, a closing bracket,
+    /// a compression trailer) and flushes.
+    fn finish(self: Box<Self>) -> io::Result<()>;
+}
+
+/// A writer of `format` over `out`. Compression applies to CSV and JSON; Parquet
+/// compresses its pages itself.
+pub fn open_writer<W: Write + Send + 'static>(
+    format: &Format,
+    compression: Compression,
+    schema: SchemaRef,
+    out: W,
+) -> io::Result<Box<dyn FormatWriter>> {
+    Ok(match format {
+        Format::Csv(options) => Box::new(CsvWriter {
+            out: Encoder::new(out, compression)?,
+            options: options.clone(),
+            schema,
+            header_pending: options.header,
+            line: String::new(),
+        }),
+        Format::Json(options) => Box::new(JsonWriter {
+            out: Encoder::new(out, compression)?,
+            array: options.array,
+            first: true,
+            line: String::new(),
+        }),
+        Format::Parquet(options) => {
+            let codec = match options.codec {
+                ParquetCompression::Zstd => ParquetCodec::ZSTD(ZstdLevel::default()),
+                ParquetCompression::Snappy => ParquetCodec::SNAPPY,
+                ParquetCompression::Gzip => ParquetCodec::GZIP(Default::default()),
+                ParquetCompression::Lz4 => ParquetCodec::LZ4_RAW,
+                ParquetCompression::None => ParquetCodec::UNCOMPRESSED,
+            };
+            let properties = WriterProperties::builder()
+                .set_compression(codec)
+                .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
+                .set_statistics_enabled(EnabledStatistics::Page)
+                .set_created_by(format!("cqlbulk {}", env!("CARGO_PKG_VERSION")))
+                .build();
+            let writer = ArrowWriter::try_new(out, schema, Some(properties)).map_err(io::Error::other)?;
+            Box::new(ParquetWriter { writer })
+        }
+        Format::Null => Box::new(NullWriter),
+    })
+}
+
+struct CsvWriter<W: Write> {
+    out: Encoder<W>,
+    options: CsvOptions,
+    schema: SchemaRef,
+    header_pending: bool,
+    line: String,
+}
+
+impl<W: Write + Send> CsvWriter<W> {
+    fn push_field(&mut self, text: &str) {
+        let CsvOptions { delimiter, quote, escape, null, .. } = &self.options;
+        // Quote what would otherwise read back differently: separators, quotes, line
+        // breaks, the empty string (null is written bare), and the null text itself.
+        let needs_quotes = text.is_empty()
+            || text == null
+            || text.starts_with(' ')
+            || text.ends_with(' ')
+            || text
+                .contains(|c: char| c == *delimiter || c == *quote || c == *escape || c == '\n' || c == '\r');
+        if !needs_quotes {
+            self.line.push_str(text);
+            return;
+        }
+        self.line.push(*quote);
+        for c in text.chars() {
+            if c == *quote || (c == *escape && escape != quote) {
+                self.line.push(*escape);
+            }
+            self.line.push(c);
+        }
+        self.line.push(*quote);
+    }
+}
+
+impl<W: Write + Send> FormatWriter for CsvWriter<W> {
+    fn write(&mut self, batch: &RecordBatch) -> io::Result<()> {
+        self.line.clear();
+        if std::mem::take(&mut self.header_pending) {
+            let schema = self.schema.clone();
+            for (i, field) in schema.fields().iter().enumerate() {
+                if i > 0 {
+                    self.line.push(self.options.delimiter);
+                }
+                self.push_field(field.name());
+            }
+            self.line.push('\n');
+        }
+        let columns: Vec<ColumnText> = batch
+            .columns()
+            .iter()
+            .zip(batch.schema().fields().iter())
+            .map(|(a, f)| ColumnText::new(a, f))
+            .collect();
+        let mut field = String::new();
+        for row in 0..batch.num_rows() {
+            for (i, column) in columns.iter().enumerate() {
+                if i > 0 {
+                    self.line.push(self.options.delimiter);
+                }
+                if column.is_null(row) {
+                    let null = std::mem::take(&mut self.options.null);
+                    self.line.push_str(&null);
+                    self.options.null = null;
+                } else {
+                    field.clear();
+                    column.write_text(row, &mut field);
+                    self.push_field(&field);
+                }
+            }
+            self.line.push('\n');
+            if self.line.len() > 64 * 1024 {
+                self.out.write_all(self.line.as_bytes())?;
+                self.line.clear();
+            }
+        }
+        self.out.write_all(self.line.as_bytes())
+    }
+
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        self.out.finish()?.flush()
+    }
+}
+
+struct JsonWriter<W: Write> {
+    out: Encoder<W>,
+    array: bool,
+    first: bool,
+    line: String,
+}
+
+impl<W: Write + Send> FormatWriter for JsonWriter<W> {
+    fn write(&mut self, batch: &RecordBatch) -> io::Result<()> {
+        let schema = batch.schema();
+        let columns: Vec<ColumnText> =
+            batch.columns().iter().zip(schema.fields().iter()).map(|(a, f)| ColumnText::new(a, f)).collect();
+        let names: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let mut name = String::new();
+                crate::text::json_string(f.name(), &mut name);
+                name
+            })
+            .collect();
+        self.line.clear();
+        for row in 0..batch.num_rows() {
+            if self.array {
+                self.line.push_str(if self.first { "[\n" } else { ",\n" });
+            }
+            self.first = false;
+            self.line.push('{');
+            for (i, (column, name)) in columns.iter().zip(&names).enumerate() {
+                if i > 0 {
+                    self.line.push(',');
+                }
+                self.line.push_str(name);
+                self.line.push(':');
+                column.write_json(row, &mut self.line);
+            }
+            self.line.push('}');
+            if !self.array {
+                self.line.push('\n');
+            }
+            if self.line.len() > 64 * 1024 {
+                self.out.write_all(self.line.as_bytes())?;
+                self.line.clear();
+            }
+        }
+        self.out.write_all(self.line.as_bytes())
+    }
+
+    fn finish(mut self: Box<Self>) -> io::Result<()> {
+        if self.array {
+            self.out.write_all(if self.first { b"[]\n" } else { b"\n]\n" })?;
+        }
+        self.out.finish()?.flush()
+    }
+}
+
+struct ParquetWriter<W: Write + Send> {
+    writer: ArrowWriter<W>,
+}
+
+impl<W: Write + Send> FormatWriter for ParquetWriter<W> {
+    fn write(&mut self, batch: &RecordBatch) -> io::Result<()> {
+        self.writer.write(batch).map_err(io::Error::other)
+    }
+
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        let mut out = self.writer.into_inner().map_err(io::Error::other)?;
+        out.flush()
+    }
+}
+
+struct NullWriter;
+
+impl FormatWriter for NullWriter {
+    fn write(&mut self, _batch: &RecordBatch) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        Ok(())
+    }
+}
