@@ -8,6 +8,11 @@ command -v java >/dev/null 2>&1 || missing_debian+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing_debian+=(maven)
 command -v python3 >/dev/null 2>&1 || missing_debian+=(python3)
 command -v cc >/dev/null 2>&1 || missing_debian+=(gcc)
+# Standard tools the tests decompress unloaded files with.
+for tool in gzip bzip2 xz zstd lz4; do
+  command -v "$tool" >/dev/null 2>&1 || missing_debian+=("$([ "$tool" = xz ] && echo xz-utils || echo "$tool")")
+done
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing_debian+=(python3-venv)
 if ((${#missing_debian[@]})); then
   echo "prerequisites: installing ${missing_debian[*]} from Debian" >&2
   if [ "$(id -u)" -ne 0 ]; then

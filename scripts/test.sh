@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/prerequisites.sh
 
 python3 harness/cluster.py install
+python3 harness/venv.py >/dev/null
 # Leave no JVM behind, pass or fail.
 trap 'python3 harness/cluster.py stop' EXIT
 

@@ -63,6 +63,11 @@ pub async fn connect(hosts: &str) -> Session {
     connect_as(hosts, None).await
 }
 
+/// Connects a session to share between a test and its keyspace.
+pub async fn shared_session(hosts: &str) -> Arc<Session> {
+    Arc::new(connect(hosts).await)
+}
+
 pub async fn connect_as(hosts: &str, credentials: Option<(&str, &str)>) -> Session {
     let mut builder = SessionBuilder::new().known_nodes(hosts.split(',').map(|h| format!("{h}:9042")));
     if let Some((user, password)) = credentials {
@@ -208,4 +213,44 @@ pub fn keys_near_ring_ends(
         }
     }
     (low, high)
+}
+
+/// The virtualenv python with the test oracles (pyarrow, cassandra-driver), created once.
+pub fn python() -> &'static str {
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let output = Command::new("python3")
+            .arg(repo_root().join("harness/venv.py"))
+            .output()
+            .expect("run harness/venv.py");
+        assert!(output.status.success(), "venv setup failed: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    })
+}
+
+/// Runs the independent Python check of unloaded files (tests/python/check_unload.py):
+/// the table read by the Python driver against the files read by pyarrow / csv / json.
+pub fn check_unload(hosts: &str, keyspace: &str, table: &str, format: &str, dir: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_unload.py");
+    let output = Command::new(python())
+        .arg(script)
+        .args(["--hosts", hosts, "--keyspace", keyspace, "--table", table, "--format", format])
+        .arg("--dir")
+        .arg(dir)
+        .output()
+        .expect("run check_unload.py");
+    assert!(
+        output.status.success(),
+        "{format} output differs from the table:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cqlbulk-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use cqlbulk::cluster::{ClusterView, TableName};
 use cqlbulk_ring::{MAX_TOKEN, MIN_TOKEN, RING_SIZE, plan_splits};
-use scylla::client::session::Session;
 
 use super::*;
 
@@ -161,9 +160,4 @@ pub async fn count_matches_inserted(hosts: &str, ks: &TestKeyspace, tokens: &BTr
     let reported: BTreeMap<IpAddr, u64> =
         parts.iter().map(|p| (p[0].parse().unwrap(), p[1].parse().unwrap())).collect();
     assert_eq!(reported, owned, "rows per primary replica");
-}
-
-/// Connects a shared session for a test.
-pub async fn shared_session(hosts: &str) -> Arc<Session> {
-    Arc::new(connect(hosts).await)
 }

@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""Independent check of `cqlbulk unload` output against the table itself.
+
+Reads the table with the Python cassandra-driver, reads the unloaded files with pyarrow
+(Parquet) or Python's csv / json modules, turns both sides into the same canonical Python
+values following docs/types.md, and compares them row by row, keyed by primary key.
+Prints the differences and exits 1 if there is any; prints `ok N rows` otherwise.
+
+    check_unload.py --hosts 127.0.0.1 --keyspace ks --table t --format csv --dir DIR \
+        [--compression gzip] [--columns a,b]
+"""
+
+import argparse
+import base64
+import bz2
+import csv
+import glob
+import gzip
+import io
+import ipaddress
+import json
+import lzma
+import math
+import os
+import re
+import struct
+import sys
+import uuid
+from decimal import Decimal
+
+from cassandra.cluster import Cluster
+from cassandra.util import Date, Duration, Time
+
+# ----------------------------------------------------------------------------------------
+# CQL types, parsed from the schema's type text (e.g. "frozen<map<text, frozen<list<int>>>>")
+
+
+def parse_type(text, udts):
+    text = text.strip()
+    if text.startswith("frozen<"):
+        return parse_type(text[len("frozen<"):-1], udts)
+    m = re.match(r"^(\w+)<(.*)>$", text, re.S)
+    if m:
+        name, inner = m.group(1), split_args(m.group(2))
+        if name == "vector":
+            return ("vector", parse_type(inner[0], udts), int(inner[1]))
+        return (name,) + tuple(parse_type(a, udts) for a in inner)
+    if text in udts:
+        return ("udt", [(n, parse_type(t, udts)) for n, t in udts[text]])
+    return (text,)
+
+
+def split_args(text):
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        if c == "<":
+            depth += 1
+        elif c == ">":
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+# ----------------------------------------------------------------------------------------
+# Canonical values: what both sides are turned into before comparing.
+
+
+def canon_float(value, fmt):
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    return struct.pack(fmt, value)
+
+
+def days_from_civil(y, m, d):
+    y -= m <= 2
+    era = y // 400  # floor division already rounds toward minus infinity
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def parse_date_text(text):
+    m = re.fullmatch(r"([+-]?\d{4,})-(\d{2})-(\d{2})", text)
+    assert m, f"not an ISO date: {text!r}"
+    return days_from_civil(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+
+
+def parse_time_text(text):
+    m = re.fullmatch(r"(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?", text)
+    assert m, f"not a time: {text!r}"
+    frac = (m.group(4) or "").ljust(9, "0")
+    return ((int(m.group(1)) * 60 + int(m.group(2))) * 60 + int(m.group(3))) * 10**9 + int(frac or 0)
+
+
+def parse_timestamp_text(text):
+    m = re.fullmatch(r"([+-]?\d{4,}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}))?Z", text)
+    assert m, f"not an ISO-8601 UTC timestamp: {text!r}"
+    days = parse_date_text(m.group(1))
+    ms = int(m.group(5) or 0)
+    return ((days * 24 + int(m.group(2))) * 60 + int(m.group(3))) * 60000 + int(m.group(4)) * 1000 + ms
+
+
+DURATION_UNITS = {"y": (12, 0, 0), "mo": (1, 0, 0), "w": (0, 7, 0), "d": (0, 1, 0), "h": (0, 0, 3600 * 10**9),
+                  "m": (0, 0, 60 * 10**9), "s": (0, 0, 10**9), "ms": (0, 0, 10**6), "us": (0, 0, 10**3),
+                  "ns": (0, 0, 1)}
+
+
+def parse_duration_text(text):
+    sign = -1 if text.startswith("-") else 1
+    months = days = nanos = 0
+    for amount, unit in re.findall(r"(\d+)(mo|ms|us|ns|y|w|d|h|m|s)", text):
+        mo, d, n = DURATION_UNITS[unit]
+        months += int(amount) * mo
+        days += int(amount) * d
+        nanos += int(amount) * n
+    return (sign * months, sign * days, sign * nanos)
+
+
+def from_driver(typ, v):
+    """A value as the Python cassandra-driver returns it → canonical."""
+    if v is None:
+        return None
+    name = typ[0]
+    if name in ("list", "set"):
+        return [from_driver(typ[1], x) for x in v]
+    if name == "vector":
+        return [from_driver(typ[1], x) for x in v]
+    if name == "map":
+        return [(from_driver(typ[1], k), from_driver(typ[2], x)) for k, x in v.items()]
+    if name == "tuple":
+        return [from_driver(t, x) for t, x in zip(typ[1:], v)] + [None] * (len(typ) - 1 - len(v))
+    if name == "udt":
+        return {n: from_driver(t, getattr(v, n, None)) for n, t in typ[1]}
+    return scalar_from_driver(name, v)
+
+
+def scalar_from_driver(name, v):
+    if name == "float":
+        return canon_float(v, ">f")
+    if name == "double":
+        return canon_float(v, ">d")
+    if name == "decimal":
+        return Decimal(v).as_tuple()
+    if name == "inet":
+        return ipaddress.ip_address(v)
+    if name == "date":
+        return v.days_from_epoch if isinstance(v, Date) else (v - __import__("datetime").date(1970, 1, 1)).days
+    if name == "time":
+        return v.nanosecond_time if isinstance(v, Time) else v
+    if name == "duration":
+        return (v.months, v.days, v.nanoseconds)
+    if name in ("uuid", "timeuuid"):
+        return uuid.UUID(str(v))
+    if name == "blob":
+        return bytes(v)
+    return v
+
+
+def from_text(typ, text):
+    """A scalar written as text (CSV field, JSON key) → canonical."""
+    name = typ[0]
+    if name in ("text", "ascii", "varchar"):
+        return text
+    if name in ("int", "bigint", "smallint", "tinyint", "varint", "counter"):
+        return int(text)
+    if name == "float":
+        return canon_float(float(text), ">f")
+    if name == "double":
+        return canon_float(float(text), ">d")
+    if name == "decimal":
+        return Decimal(text).as_tuple()
+    if name == "boolean":
+        return {"true": True, "false": False}[text]
+    if name == "blob":
+        return base64.b64decode(text, validate=True)
+    if name in ("uuid", "timeuuid"):
+        return uuid.UUID(text)
+    if name == "inet":
+        return ipaddress.ip_address(text)
+    if name == "date":
+        return parse_date_text(text)
+    if name == "time":
+        return parse_time_text(text)
+    if name == "timestamp":
+        return parse_timestamp_text(text)
+    if name == "duration":
+        return parse_duration_text(text)
+    if name in ("list", "set", "map", "tuple", "udt", "vector"):
+        return from_json(typ, json.loads(text, parse_float=Decimal))
+    raise AssertionError(f"unknown type {typ}")
+
+
+def from_json(typ, v):
+    """A JSON value (parsed with parse_float=Decimal) → canonical."""
+    if v is None:
+        return None
+    name = typ[0]
+    if name in ("list", "set", "vector"):
+        return [from_json(typ[1], x) for x in v]
+    if name == "map":
+        return [(from_text(typ[1], k), from_json(typ[2], x)) for k, x in v.items()]
+    if name == "tuple":
+        return [from_json(t, x) for t, x in zip(typ[1:], v)]
+    if name == "udt":
+        return {n: from_json(t, v.get(n)) for n, t in typ[1]}
+    if name in ("float", "double"):
+        if isinstance(v, str):
+            return from_text(typ, v)
+        return from_text(typ, str(v))
+    if name == "decimal":
+        return Decimal(str(v)).as_tuple()
+    if name in ("int", "bigint", "smallint", "tinyint", "varint", "counter"):
+        assert isinstance(v, int), f"{typ}: {v!r} is not a JSON integer"
+        return v
+    if name == "boolean":
+        assert isinstance(v, bool)
+        return v
+    assert isinstance(v, str), f"{typ}: {v!r} is not a JSON string"
+    return from_text(typ, v)
+
+
+def from_arrow(typ, v):
+    """A value as pyarrow's to_pylist returns it → canonical."""
+    if v is None:
+        return None
+    name = typ[0]
+    if name in ("list", "set", "vector"):
+        return [from_arrow(typ[1], x) for x in v]
+    if name == "map":
+        return [(from_arrow(typ[1], k), from_arrow(typ[2], x)) for k, x in v]
+    if name == "tuple":
+        return [from_arrow(t, v[f"f{i}"]) for i, t in enumerate(typ[1:])]
+    if name == "udt":
+        return {n: from_arrow(t, v[n]) for n, t in typ[1]}
+    if name in ("varint",):
+        return int(v)
+    if name == "decimal":
+        return Decimal(v).as_tuple()
+    if name == "float":
+        return canon_float(v, ">f")
+    if name == "double":
+        return canon_float(v, ">d")
+    if name in ("uuid", "timeuuid"):
+        return v if isinstance(v, uuid.UUID) else uuid.UUID(bytes=bytes(v))
+    if name == "inet":
+        return ipaddress.ip_address(v)
+    if name == "duration":
+        return (v["months"], v["days"], v["nanoseconds"])
+    if name == "blob":
+        return bytes(v)
+    return v  # ints, text, boolean; date/time/timestamp arrive as raw integers (see read_parquet)
+
+
+# ----------------------------------------------------------------------------------------
+# Reading both sides
+
+
+def open_text(path):
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    for suffix, fn in opener.items():
+        if path.endswith(suffix):
+            return fn(path, "rt", encoding="utf-8", newline="")
+    if path.endswith(".zst"):
+        import subprocess
+        data = subprocess.run(["zstd", "-dc", path], check=True, capture_output=True).stdout
+        return io.StringIO(data.decode("utf-8"), newline="")
+    if path.endswith(".lz4"):
+        import subprocess
+        data = subprocess.run(["lz4", "-dc", path], check=True, capture_output=True).stdout
+        return io.StringIO(data.decode("utf-8"), newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def output_files(directory, extension):
+    files = sorted(glob.glob(os.path.join(directory, f"*.{extension}*")))
+    assert not glob.glob(os.path.join(directory, ".*")), "temporary files left in the output"
+    return files
+
+
+def read_csv(args, types):
+    rows = []
+    for path in output_files(args.dir, "csv"):
+        with open_text(path) as f:
+            reader = csv.reader(f, strict=True)
+            header = next(reader)
+            # Python's csv module loses the quoted-vs-bare distinction, so nulls (bare empty)
+            # and empty strings ("") are told apart from the raw line instead.
+            for record, raw in zip(reader, raw_fields(path)):
+                row = {}
+                for name, text, was_quoted in zip(header, record, raw):
+                    row[name] = None if (text == "" and not was_quoted) else from_text(types[name], text)
+                rows.append(row)
+    return rows
+
+
+def raw_fields(path):
+    """For each data record of a CSV file, whether each field was quoted."""
+    with open_text(path) as f:
+        data = f.read()
+    records, fields, i, quoted, in_quotes, first = [], [], 0, False, False, True
+    field_start = True
+    while i < len(data):
+        c = data[i]
+        if in_quotes:
+            if c == '"':
+                if i + 1 < len(data) and data[i + 1] == '"':
+                    i += 1
+                else:
+                    in_quotes = False
+        elif c == '"' and field_start:
+            in_quotes, quoted = True, True
+        elif c == ",":
+            fields.append(quoted)
+            quoted, field_start = False, True
+            i += 1
+            continue
+        elif c == "\n":
+            fields.append(quoted)
+            if first:
+                first = False
+            else:
+                records.append(fields)
+            fields, quoted, field_start = [], False, True
+            i += 1
+            continue
+        field_start = False
+        i += 1
+    return records
+
+
+def read_json(args, types):
+    rows = []
+    for path in output_files(args.dir, "json"):
+        with open_text(path) as f:
+            text = f.read()
+        stripped = text.lstrip()
+        objects = json.loads(text, parse_float=Decimal) if stripped.startswith("[") else \
+            [json.loads(line, parse_float=Decimal) for line in text.splitlines() if line.strip()]
+        for obj in objects:
+            rows.append({name: from_json(types[name], value) for name, value in obj.items()})
+    return rows
+
+
+def read_parquet(args, types):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rows = []
+    for path in output_files(args.dir, "parquet"):
+        table = pq.read_table(path)
+        # Dates, times and timestamps outside Python's datetime range: compare raw integers.
+        columns = {}
+        for name in table.column_names:
+            col = table.column(name)
+            kind = types[name][0]
+            if kind == "date":
+                col = col.cast(pa.int32())
+            elif kind in ("time", "timestamp"):
+                col = col.cast(pa.int64())
+            columns[name] = col.to_pylist()
+        for i in range(table.num_rows):
+            rows.append({name: from_arrow(types[name], columns[name][i]) for name in columns})
+    return rows
+
+
+def read_table(args, types, session):
+    """The table through the driver, with timestamps as raw milliseconds (any range)."""
+    select = []
+    for name, typ in types.items():
+        quoted = '"' + name.replace('"', '""') + '"'
+        select.append(f"blobAsBigint(timestampAsBlob({quoted}))" if typ == ("timestamp",) else quoted)
+    names = list(types)
+    out = []
+    for row in session.execute(f'SELECT {", ".join(select)} FROM "{args.keyspace}"."{args.table}"'):
+        out.append({n: (v if types[n] == ("timestamp",) else from_driver(types[n], v)) for n, v in zip(names, row)})
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hosts", required=True)
+    parser.add_argument("--keyspace", required=True)
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--format", required=True, choices=["csv", "json", "parquet"])
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--columns")
+    args = parser.parse_args()
+
+    cluster = Cluster(args.hosts.split(","))
+    session = cluster.connect()
+    meta = cluster.metadata.keyspaces[args.keyspace]
+    udts = {f"{args.keyspace}.{n}": list(zip(u.field_names, u.field_types)) for n, u in meta.user_types.items()}
+    udts.update({n: list(zip(u.field_names, u.field_types)) for n, u in meta.user_types.items()})
+    table = meta.tables[args.table]
+    key = [c.name for c in table.primary_key]
+    columns = args.columns.split(",") if args.columns else list(table.columns)
+    types = {n: parse_type(table.columns[n].cql_type, udts) for n in columns}
+
+    expected = read_table(args, types, session)
+    actual = {"csv": read_csv, "json": read_json, "parquet": read_parquet}[args.format](args, types)
+
+    def keyed(rows, what):
+        out = {}
+        for row in rows:
+            k = tuple(repr(row.get(c)) for c in key if c in row)
+            assert k not in out, f"{what}: key {k} appears twice"
+            out[k] = row
+        return out
+
+    exp, act = keyed(expected, "table"), keyed(actual, "output")
+    problems = []
+    for k in sorted(set(exp) | set(act)):
+        if k not in act:
+            problems.append(f"missing from output: {k}")
+        elif k not in exp:
+            problems.append(f"not in the table: {k}")
+        else:
+            for name in columns:
+                if exp[k].get(name) != act[k].get(name):
+                    problems.append(f"{k} {name}: table {exp[k].get(name)!r} != output {act[k].get(name)!r}")
+    if problems:
+        print("\n".join(problems[:50]))
+        print(f"{len(problems)} differences")
+        return 1
+    print(f"ok {len(actual)} rows")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
