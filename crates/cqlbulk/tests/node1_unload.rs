@@ -158,3 +158,15 @@ fn sorted_lines(text: &str) -> Vec<&str> {
     lines.sort_unstable();
     lines
 }
+
+/// What: 100,000 rows, each primary key exactly once in each format. Why: see the scenario.
+#[tokio::test(flavor = "multi_thread")]
+async fn unload_100k_exactly_once() {
+    let ks = TestKeyspace::create(
+        shared_session(hosts()).await,
+        "exactly_once_1",
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+    )
+    .await;
+    common::scenarios::unload_exactly_once(hosts(), &ks).await;
+}
