@@ -46,6 +46,8 @@ pub struct BatchBuilder {
     columns: Vec<ColumnBuilder>,
     names: Vec<String>,
     rows: usize,
+    /// Raw value bytes appended since the last batch: a cheap measure of its memory.
+    bytes: usize,
 }
 
 impl BatchBuilder {
@@ -56,6 +58,7 @@ impl BatchBuilder {
             columns: columns.iter().map(|(_, t)| ColumnBuilder::new(t)).collect(),
             names: columns.iter().map(|(n, _)| n.clone()).collect(),
             rows: 0,
+            bytes: 0,
         }
     }
 
@@ -69,6 +72,11 @@ impl BatchBuilder {
 
     pub fn is_empty(&self) -> bool {
         self.rows == 0
+    }
+
+    /// Raw bytes of the values appended since the last batch.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Appends one row: one raw value (or `None` for null) per column, in schema order.
@@ -92,6 +100,7 @@ impl BatchBuilder {
     pub fn finish(&mut self) -> RecordBatch {
         let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(ColumnBuilder::finish).collect();
         let rows = std::mem::take(&mut self.rows);
+        self.bytes = 0;
         RecordBatch::try_new_with_options(
             self.schema.clone(),
             arrays,

@@ -34,9 +34,11 @@ pub struct Selection {
     pub query: Option<String>,
 }
 
-/// Rows per Arrow batch handed to a writer: large enough to amortize per-batch work,
-/// small enough that concurrency × batch stays a few MiB.
+/// A batch goes to the writer at this many rows or bytes, whichever comes first: large
+/// enough to amortize per-batch work, small enough that concurrency × batch stays a few
+/// MiB even with 10 KB rows.
 const BATCH_ROWS: usize = 8192;
+const BATCH_BYTES: usize = 8 << 20;
 
 /// The CQL of the per-split query, with two `?` for the token bounds.
 pub fn select_cql(view: &ClusterView, selection: &Selection) -> Result<String> {
@@ -175,15 +177,16 @@ pub async fn unload(
                 .into_rows_result()
                 .map_err(|e| Error::new(ErrorKind::Query, format!("the query returned no rows: {e}")))?;
             let mut page_rows = 0;
+            let mut values = Vec::with_capacity(columns.len());
             for row in rows.rows::<ColumnIterator>().map_err(|e| decode_error(split, e))? {
                 let row = row.map_err(|e| decode_error(split, e))?;
-                let mut values = Vec::with_capacity(columns.len());
+                values.clear();
                 for column in row {
                     values.push(column.map_err(|e| decode_error(split, e))?.slice.map(|s| s.as_slice()));
                 }
-                builder.append_row(values).map_err(|e| decode_error(split, e))?;
+                builder.append_row(values.iter().copied()).map_err(|e| decode_error(split, e))?;
                 page_rows += 1;
-                if builder.len() >= BATCH_ROWS {
+                if builder.len() >= BATCH_ROWS || builder.bytes() >= BATCH_BYTES {
                     sink.write(&builder.finish()).map_err(|e| write_error(split, e))?;
                 }
             }

@@ -170,3 +170,96 @@ async fn unload_100k_exactly_once() {
     .await;
     common::scenarios::unload_exactly_once(hosts(), &ks).await;
 }
+
+/// What: `--columns`, `--query` with `:start`/`:end`, `--writetime`/`--ttl`, CSV options
+/// (no header, another delimiter, a null text) and stdout output. Why: these are the
+/// options operators reach for first; each must keep exactly-once and the values.
+#[tokio::test(flavor = "multi_thread")]
+async fn unload_options() {
+    let ks = TestKeyspace::create(
+        shared_session(hosts()).await,
+        "unload_options",
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
+    )
+    .await;
+    ks.execute("CREATE TABLE {ks}.t (id int, c int, v text, w int, PRIMARY KEY (id, c))").await;
+    let insert = ks
+        .prepare("INSERT INTO {ks}.t (id, c, v, w) VALUES (?, ?, ?, ?) USING TIMESTAMP 1234567 AND TTL 86400")
+        .await;
+    insert_all(&ks.session, &insert, (0..3000).map(|i| (i / 3, i % 3, format!("v{i}"), i))).await;
+    ks.execute("INSERT INTO {ks}.t (id, c, v) VALUES (5000, 0, 'no w')").await;
+    let root = scratch_dir("unload-options");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["unload", "-h", hosts(), "-k", &ks.name, "-t", "t", "-q"];
+        let log_dir = root.join("logs");
+        let log_dir = log_dir.to_str().unwrap().to_string();
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--log-dir", &log_dir]);
+        expect_success(&cqlbulk(&args))
+    };
+
+    // Selected columns only, checked by the oracle on those columns.
+    let dir = root.join("columns");
+    run(&["--columns", "id,c,v", "--format", "json", "--url", dir.to_str().unwrap()]);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_unload.py");
+    let out = std::process::Command::new(python())
+        .arg(&script)
+        .args([
+            "--hosts",
+            hosts(),
+            "--keyspace",
+            &ks.name,
+            "--table",
+            "t",
+            "--format",
+            "json",
+            "--columns",
+            "id,c,v",
+            "--dir",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A custom query, parallelised over the ring like the default one.
+    let query =
+        format!("SELECT id, c, v, w FROM {}.t WHERE token(id) > :start AND token(id) <= :end", ks.name);
+    let dir = root.join("query");
+    run(&["--query", &query, "--format", "csv", "--url", dir.to_str().unwrap()]);
+    check_unload(hosts(), &ks.name, "t", "csv", &dir);
+
+    // Write time and TTL of the regular columns, from stdout, without header, `;` and NULL.
+    let text = run(&[
+        "--writetime",
+        "--ttl",
+        "--header",
+        "false",
+        "--delimiter",
+        ";",
+        "--null-string",
+        "NULL",
+        "--url",
+        "-",
+    ]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3001, "one line per row, no header");
+    // Columns: id;c;v;w;writetime(v);ttl(v);writetime(w);ttl(w)
+    for line in &lines {
+        let fields: Vec<&str> = line.split(';').collect();
+        assert_eq!(fields.len(), 8, "{line}");
+        if fields[0] == "5000" {
+            assert_eq!(fields[3], "NULL", "null w is the null text: {line}");
+            assert_eq!(fields[6], "NULL", "no write time for a null cell: {line}");
+        } else {
+            assert_eq!(fields[4], "1234567", "{line}");
+            let ttl: i64 = fields[5].parse().unwrap();
+            assert!((86_000..=86_400).contains(&ttl), "{line}");
+        }
+    }
+}

@@ -286,7 +286,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         plan.splits.len()
     ));
 
-    let progress = Arc::new(Progress::new(plan.splits.len()));
+    let progress = Arc::new(Progress::new(operation.spec.splits.len()));
+    // A resumed run starts where the last one stopped.
+    for done in &operation.done {
+        if let Some(range) = cqlbulk_ring::TokenRange::new(done.start, done.end) {
+            progress.split_done(&range);
+        }
+    }
     let reporter = Reporter::start("unload", progress.clone(), args.scan.progress());
     let report = tokio::select! {
         report = unload::unload(&session, &plan, &statement, &columns, &destination, &operation, &progress) => report,

@@ -273,13 +273,21 @@ impl<W: Write + Send> FormatWriter for JsonWriter<W> {
     }
 }
 
+const PARQUET_ROW_GROUP_BYTES: usize = 64 << 20;
+
 struct ParquetWriter<W: Write + Send> {
     writer: ArrowWriter<W>,
 }
 
 impl<W: Write + Send> FormatWriter for ParquetWriter<W> {
     fn write(&mut self, batch: &RecordBatch) -> io::Result<()> {
-        self.writer.write(batch).map_err(io::Error::other)
+        self.writer.write(batch).map_err(io::Error::other)?;
+        // Row groups are cut by rows; with wide rows that could hold gigabytes, so a row
+        // group is also closed once its buffered data passes this size.
+        if self.writer.in_progress_size() > PARQUET_ROW_GROUP_BYTES {
+            self.writer.flush().map_err(io::Error::other)?;
+        }
+        Ok(())
     }
 
     fn finish(self: Box<Self>) -> io::Result<()> {
