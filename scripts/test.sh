@@ -11,4 +11,4 @@ python3 harness/venv.py >/dev/null
 trap 'python3 harness/cluster.py stop' EXIT
 
 cargo build --workspace --tests --locked
-cargo test --workspace --locked -- --test-threads 2
+cargo test --workspace --locked --no-fail-fast -- --test-threads 2

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cqlbulk_ring::{NodeId, NodeInfo, ReplicatedRange, Replication, Topology};
 use scylla::client::session::Session;
-use scylla::cluster::metadata::{Strategy, Table};
+use scylla::cluster::metadata::{ColumnKind, Strategy, Table};
 use scylla::cluster::{ClusterState, Node};
 use scylla::frame::response::result::{ColumnType, NativeType};
 
@@ -70,7 +70,8 @@ pub struct ClusterView {
     pub replication: Replication,
     /// Driver node handles, indexed by [`NodeId`].
     pub nodes: Vec<Arc<Node>>,
-    /// Every column of the table: partition key, clustering key, then the rest by name.
+    /// Every column of the table in `SELECT *` order: partition key, clustering key, static
+    /// columns, regular columns.
     pub columns: Vec<ColumnDef>,
     /// Columns that have a write time and a TTL: neither key nor counter columns.
     pub regular_columns: Vec<String>,
@@ -138,7 +139,8 @@ fn columns(table: &Table) -> (Vec<ColumnDef>, Vec<String>) {
         .iter()
         .filter(|(name, _)| !table.partition_key.contains(name) && !table.clustering_key.contains(name))
         .collect();
-    rest.sort_by_key(|(name, _)| *name);
+    // As `SELECT *` orders them: static columns, then regular ones, each by name.
+    rest.sort_by_key(|(name, column)| (column.kind != ColumnKind::Static, *name));
     let keys =
         table.partition_key.iter().chain(&table.clustering_key).map(|name| (name, &table.columns[name]));
     let columns: Vec<ColumnDef> =

@@ -65,6 +65,10 @@ pub fn select_cql(view: &ClusterView, selection: &Selection) -> Result<String> {
             }
             columns.iter().map(|c| quote_identifier(c)).collect()
         }
+        // `*` cannot be combined with writetime()/ttl(): name every column then.
+        None if selection.writetime || selection.ttl => {
+            view.columns.iter().map(|(name, _)| quote_identifier(name)).collect()
+        }
         None => vec!["*".to_string()],
     };
     if selection.writetime || selection.ttl {
