@@ -85,7 +85,10 @@ async fn main() -> anyhow::Result<()> {
         })
         .await;
     let secs = started.elapsed().as_secs_f64();
-    eprintln!("bench_data: {rows} rows into cqlbulk_bench.{dataset} in {secs:.1}s ({:.0} rows/s)", rows as f64 / secs);
+    eprintln!(
+        "bench_data: {rows} rows into cqlbulk_bench.{dataset} in {secs:.1}s ({:.0} rows/s)",
+        rows as f64 / secs
+    );
     Ok(())
 }
 
@@ -102,7 +105,10 @@ fn value(dataset: &str, name: &str, i: u64, payload: &[u8]) -> CqlValue {
         ("typical", "score") => CqlValue::Double((n as f64).sqrt()),
         ("typical", "attrs") => CqlValue::Map(vec![
             (CqlValue::Text("region".into()), CqlValue::Text(format!("region-{}", i % 17))),
-            (CqlValue::Text("tier".into()), CqlValue::Text(["gold", "silver", "bronze"][(i % 3) as usize].into())),
+            (
+                CqlValue::Text("tier".into()),
+                CqlValue::Text(["gold", "silver", "bronze"][(i % 3) as usize].into()),
+            ),
         ]),
         ("typical", "tags") => CqlValue::Set((0..3).map(|k| CqlValue::Int((i % 100) as i32 + k)).collect()),
         ("fat", "payload") => CqlValue::Blob(payload.iter().map(|b| b ^ (i as u8)).collect()),

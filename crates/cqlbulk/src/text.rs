@@ -100,6 +100,25 @@ impl ColumnText {
         ColumnText { array: array.clone(), kind }
     }
 
+    /// Whether this column's CSV text is drawn only from `[0-9A-Za-z+/=.:_ -]` (numbers,
+    /// base64, UUIDs, dates, times, durations, booleans), so it never needs quoting unless
+    /// the delimiter or quote is one of those characters.
+    pub fn is_plain_text(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::NumberText
+                | Kind::Boolean
+                | Kind::Int
+                | Kind::Float
+                | Kind::Blob
+                | Kind::Uuid
+                | Kind::Date
+                | Kind::Time
+                | Kind::Timestamp
+                | Kind::Duration
+        )
+    }
+
     pub fn is_null(&self, row: usize) -> bool {
         self.array.is_null(row)
     }

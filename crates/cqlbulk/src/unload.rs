@@ -39,6 +39,9 @@ pub struct Selection {
 /// MiB even with 10 KB rows.
 const BATCH_ROWS: usize = 8192;
 const BATCH_BYTES: usize = 8 << 20;
+/// Bytes a page should hold at most, once the row size is known from the first page.
+const PAGE_BYTES: usize = 4 << 20;
+const FIRST_PAGE_ROWS: i32 = 500;
 
 /// The CQL of the per-split query, with two `?` for the token bounds.
 pub fn select_cql(view: &ClusterView, selection: &Selection) -> Result<String> {
@@ -161,17 +164,18 @@ pub async fn unload(
         let mut sink = destination.split_sink(index);
         let mut builder = BatchBuilder::new(columns);
         let mut paging = PagingState::start();
+        // The first page is small, so that a table of 10 KB rows does not start with a
+        // 5000-row page; later pages follow the measured row size.
+        let mut page_size = statement.get_page_size().min(FIRST_PAGE_ROWS);
         loop {
             let (result, next) = split
                 .request(attempts, progress, |node| {
                     let paging = paging.clone();
                     async move {
+                        let mut routed = routed_to(statement, node);
+                        routed.set_page_size(page_size);
                         session
-                            .execute_single_page(
-                                &routed_to(statement, node),
-                                (split.range.start(), split.range.end()),
-                                paging,
-                            )
+                            .execute_single_page(&routed, (split.range.start(), split.range.end()), paging)
                             .await
                             .map_err(request_error)
                     }
@@ -180,6 +184,13 @@ pub async fn unload(
             let rows = result
                 .into_rows_result()
                 .map_err(|e| Error::new(ErrorKind::Query, format!("the query returned no rows: {e}")))?;
+            if rows.rows_num() > 0 {
+                // Pages are asked for in rows; memory is spent in bytes. With wide rows, ask
+                // for fewer, so that a page stays near PAGE_BYTES (never above the user's size).
+                let row_bytes = (rows.rows_bytes_size() / rows.rows_num()).max(1);
+                let most = statement.get_page_size().max(1) as usize;
+                page_size = (PAGE_BYTES / row_bytes).max(100).min(most) as i32;
+            }
             let mut page_rows = 0;
             let mut values = Vec::with_capacity(columns.len());
             for row in rows.rows::<ColumnIterator>().map_err(|e| decode_error(split, e))? {

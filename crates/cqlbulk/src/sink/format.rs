@@ -125,6 +125,7 @@ pub fn open_writer<W: Write + Send + 'static>(
                 .set_compression(codec)
                 .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
                 .set_statistics_enabled(EnabledStatistics::Page)
+                .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
                 .set_created_by(format!("cqlbulk {}", env!("CARGO_PKG_VERSION")))
                 .build();
             let writer = ArrowWriter::try_new(out, schema, Some(properties)).map_err(io::Error::other)?;
@@ -147,12 +148,18 @@ impl<W: Write + Send> CsvWriter<W> {
         let CsvOptions { delimiter, quote, escape, null, .. } = &self.options;
         // Quote what would otherwise read back differently: separators, quotes, line
         // breaks, the empty string (null is written bare), and the null text itself.
+        let special = |c: char| c == *delimiter || c == *quote || c == *escape || c == '\n' || c == '\r';
         let needs_quotes = text.is_empty()
             || text == null
             || text.starts_with(' ')
             || text.ends_with(' ')
-            || text
-                .contains(|c: char| c == *delimiter || c == *quote || c == *escape || c == '\n' || c == '\r');
+            || if delimiter.is_ascii() && quote.is_ascii() && escape.is_ascii() {
+                // Byte scan: no char decoding on the hot path.
+                let (d, q, e) = (*delimiter as u8, *quote as u8, *escape as u8);
+                text.bytes().any(|b| b == d || b == q || b == e || b == b'\n' || b == b'\r')
+            } else {
+                text.contains(special)
+            };
         if !needs_quotes {
             self.line.push_str(text);
             return;
@@ -165,6 +172,15 @@ impl<W: Write + Send> CsvWriter<W> {
             self.line.push(c);
         }
         self.line.push(*quote);
+    }
+
+    /// Whether values that are plain text (see `ColumnText::is_plain_text`) can be written
+    /// without looking at them: none of the delimiter, quote or escape can occur in them,
+    /// and no null text can be mistaken for them.
+    fn plain_text_is_safe(&self) -> bool {
+        let CsvOptions { delimiter, quote, escape, null, .. } = &self.options;
+        let unsafe_char = |c: &char| c.is_ascii_alphanumeric() || "+/=.:_- ".contains(*c);
+        null.is_empty() && ![delimiter, quote, escape].into_iter().any(unsafe_char)
     }
 }
 
@@ -187,6 +203,10 @@ impl<W: Write + Send> FormatWriter for CsvWriter<W> {
             .zip(batch.schema().fields().iter())
             .map(|(a, f)| ColumnText::new(a, f))
             .collect();
+        let direct: Vec<bool> = {
+            let safe = self.plain_text_is_safe();
+            columns.iter().map(|c| safe && c.is_plain_text()).collect()
+        };
         let mut field = String::new();
         for row in 0..batch.num_rows() {
             for (i, column) in columns.iter().enumerate() {
@@ -197,6 +217,9 @@ impl<W: Write + Send> FormatWriter for CsvWriter<W> {
                     let null = std::mem::take(&mut self.options.null);
                     self.line.push_str(&null);
                     self.options.null = null;
+                } else if direct[i] {
+                    // Never quoted, never empty: straight into the line, no copy, no scan.
+                    column.write_text(row, &mut self.line);
                 } else {
                     field.clear();
                     column.write_text(row, &mut field);
@@ -274,6 +297,12 @@ impl<W: Write + Send> FormatWriter for JsonWriter<W> {
 }
 
 const PARQUET_ROW_GROUP_BYTES: usize = 64 << 20;
+/// Dictionary encoding pays for columns with few distinct values and costs a hash per value
+/// for the rest; a small dictionary limit makes high-cardinality columns give up early.
+/// Measured on 1M rows: for 10 unique bigint columns, 1 MiB (parquet's default) → 64 KiB
+/// halved the writer's CPU, cut RSS from 66 to 37 MiB and the file from 58 to 41 MiB; the
+/// low-cardinality text columns of the `typical` set kept their dictionaries.
+const DICTIONARY_PAGE_BYTES: usize = 64 << 10;
 
 struct ParquetWriter<W: Write + Send> {
     writer: ArrowWriter<W>,
