@@ -218,8 +218,15 @@ impl<W: Write + Send> FormatWriter for CsvWriter<W> {
                     self.line.push_str(&null);
                     self.options.null = null;
                 } else if direct[i] {
-                    // Never quoted, never empty: straight into the line, no copy, no scan.
+                    // Never needs quotes: straight into the line, no copy, no scan. Only the
+                    // empty value (an empty blob, an empty varint) is quoted, so that it
+                    // reads back as "" and not as null.
+                    let start = self.line.len();
                     column.write_text(row, &mut self.line);
+                    if self.line.len() == start {
+                        self.line.push(self.options.quote);
+                        self.line.push(self.options.quote);
+                    }
                 } else {
                     field.clear();
                     column.write_text(row, &mut field);
