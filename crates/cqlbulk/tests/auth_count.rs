@@ -36,12 +36,7 @@ async fn superuser_session(hosts: &str) -> Session {
 #[tokio::test(flavor = "multi_thread")]
 async fn password_authentication() {
     let hosts = cluster(SHAPE);
-    let ks = TestKeyspace::create(
-        Arc::new(superuser_session(hosts).await),
-        "auth",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::create(Arc::new(superuser_session(hosts).await), "auth", SIMPLE_RF1).await;
     ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY)").await;
     let insert = ks.prepare("INSERT INTO {ks}.t (id) VALUES (?)").await;
     insert_all(&ks.session, &insert, (0..1000).map(|i| (i,))).await;

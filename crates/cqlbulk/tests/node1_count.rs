@@ -16,12 +16,7 @@ fn hosts() -> &'static str {
 /// Why: the base case every user starts with; the edge keys sit in the wrapping range.
 #[tokio::test(flavor = "multi_thread")]
 async fn count_exact_on_one_node() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "one_node_rows",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "one_node_rows", SIMPLE_RF1).await;
     let tokens = fill_rows_table(&ks).await;
     count_matches_inserted(hosts(), &ks, &tokens).await;
 }
@@ -29,8 +24,8 @@ async fn count_exact_on_one_node() {
 /// What: the engine's ring and replicas against the node's own tokens. Why: see the scenario.
 #[tokio::test(flavor = "multi_thread")]
 async fn ring_matches_single_node() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
+    let ks = TestKeyspace::connect(
+        hosts(),
         "one_node_ring",
         "{'class': 'NetworkTopologyStrategy', 'datacenter1': 1}",
     )
@@ -43,12 +38,7 @@ async fn ring_matches_single_node() {
 /// name every partition-key column in order, or Cassandra refuses the query.
 #[tokio::test(flavor = "multi_thread")]
 async fn count_composite_partition_key() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "composite",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "composite", SIMPLE_RF1).await;
     ks.execute("CREATE TABLE {ks}.events (tenant text, day int, seq int, body text, PRIMARY KEY ((tenant, day), seq))").await;
     let insert = ks.prepare("INSERT INTO {ks}.events (tenant, day, seq, body) VALUES (?, ?, ?, 'b')").await;
     let rows =
@@ -61,12 +51,7 @@ async fn count_composite_partition_key() {
 /// What: an empty table counts 0 with exit 0. Why: zero is a real answer, not an error.
 #[tokio::test(flavor = "multi_thread")]
 async fn count_empty_table() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "empty",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "empty", SIMPLE_RF1).await;
     ks.execute("CREATE TABLE {ks}.nothing (id uuid PRIMARY KEY, v int)").await;
     assert_eq!(count_rows(hosts(), &ks.name, "nothing", &[]), 0);
     let out = expect_success(&cqlbulk(&[
@@ -90,12 +75,7 @@ async fn count_empty_table() {
 /// `SELECT *`, so it is one row to count too.
 #[tokio::test(flavor = "multi_thread")]
 async fn count_one_wide_partition() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "wide",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "wide", SIMPLE_RF1).await;
     ks.execute("CREATE TABLE {ks}.wide (p int, c int, s text STATIC, v text, PRIMARY KEY (p, c))").await;
     let insert = ks.prepare("INSERT INTO {ks}.wide (p, c, v) VALUES (1, ?, 'value')").await;
     insert_all(&ks.session, &insert, (0..30_000).map(|c| (c,))).await;
@@ -116,12 +96,7 @@ async fn count_one_wide_partition() {
 /// read these in scripts and pagers; a panic or a driver dump helps nobody.
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_gives_one_clear_line() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "bad_input",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "bad_input", SIMPLE_RF1).await;
     ks.execute("CREATE TABLE {ks}.\"MixedCase\" (id int PRIMARY KEY, v int)").await;
     ks.execute("CREATE MATERIALIZED VIEW {ks}.by_v AS SELECT * FROM {ks}.\"MixedCase\" WHERE v IS NOT NULL AND id IS NOT NULL PRIMARY KEY (v, id)").await;
 
@@ -173,12 +148,7 @@ fn bad_flags_are_refused_before_connecting() {
 /// ring, then the summary. Why: runs under cron or CI leave only their log behind.
 #[tokio::test(flavor = "multi_thread")]
 async fn progress_lines_without_terminal() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "progress",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "progress", SIMPLE_RF1).await;
     ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY)").await;
     let insert = ks.prepare("INSERT INTO {ks}.t (id) VALUES (?)").await;
     insert_all(&ks.session, &insert, (0..5000).map(|i| (i,))).await;
@@ -211,12 +181,7 @@ async fn progress_lines_without_terminal() {
 /// Why: Ctrl-C must never look like a finished (and therefore trusted) count.
 #[tokio::test(flavor = "multi_thread")]
 async fn interrupt_exits_4() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "interrupt",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "interrupt", SIMPLE_RF1).await;
     ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY)").await;
     // Many one-at-a-time splits make a count that runs for many seconds.
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_cqlbulk"))

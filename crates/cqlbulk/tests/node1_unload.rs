@@ -82,12 +82,7 @@ fn unload(ks: &TestKeyspace, table: &str, format: &str, dir: &Path, extra: &[&st
 /// the Python cassandra-driver reads. Why: lossless types are the promise of every format.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_type_survives_every_format() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "all_types",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "all_types", SIMPLE_RF1).await;
     create_all_types(&ks).await;
     let root = scratch_dir("all-types");
     for format in ["csv", "json", "parquet"] {
@@ -108,12 +103,7 @@ async fn every_type_survives_every_format() {
 /// these files into gzip, zstd, lz4, bzip2 and xz, not into cqlbulk.
 #[tokio::test(flavor = "multi_thread")]
 async fn compressed_output_reads_with_standard_tools() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "compression",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "compression", SIMPLE_RF1).await;
     create_all_types(&ks).await;
     let root = scratch_dir("compression");
     let plain = root.join("plain");
@@ -162,12 +152,7 @@ fn sorted_lines(text: &str) -> Vec<&str> {
 /// What: 100,000 rows, each primary key exactly once in each format. Why: see the scenario.
 #[tokio::test(flavor = "multi_thread")]
 async fn unload_100k_exactly_once() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "exactly_once_1",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "exactly_once_1", SIMPLE_RF1).await;
     common::scenarios::unload_exactly_once(hosts(), &ks).await;
 }
 
@@ -176,12 +161,7 @@ async fn unload_100k_exactly_once() {
 /// options operators reach for first; each must keep exactly-once and the values.
 #[tokio::test(flavor = "multi_thread")]
 async fn unload_options() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "unload_options",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "unload_options", SIMPLE_RF1).await;
     ks.execute("CREATE TABLE {ks}.t (id int, c int, v text, w int, PRIMARY KEY (id, c))").await;
     let insert = ks
         .prepare("INSERT INTO {ks}.t (id, c, v, w) VALUES (?, ?, ?, ?) USING TIMESTAMP 1234567 AND TTL 86400")

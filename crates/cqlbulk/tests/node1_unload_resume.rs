@@ -66,12 +66,7 @@ fn resume(ks: &str, format: &str, dir: &Path, operation: &Path) {
 /// duplicate data, and resume must not redo finished work.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_then_resume_is_exactly_once() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "resume_kill",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "resume_kill", SIMPLE_RF1).await;
     fill_100k(&ks).await;
     let root = scratch_dir("resume-kill");
     for format in ["csv", "parquet"] {
@@ -101,12 +96,7 @@ async fn sigkill_then_resume_is_exactly_once() {
 /// go on later without starting over.
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_then_resume_is_exactly_once() {
-    let ks = TestKeyspace::create(
-        shared_session(hosts()).await,
-        "resume_int",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts(), "resume_int", SIMPLE_RF1).await;
     fill_100k(&ks).await;
     let root = scratch_dir("resume-int");
     let dir = root.join("json");

@@ -12,12 +12,7 @@ const SHAPE: Shape = Shape { nodes: 1, num_tokens: 256, auth: false };
 #[tokio::test(flavor = "multi_thread")]
 async fn count_exact_with_256_vnodes() {
     let hosts = cluster(SHAPE);
-    let ks = TestKeyspace::create(
-        shared_session(hosts).await,
-        "vnodes256",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts, "vnodes256", SIMPLE_RF1).await;
     let tokens = fill_rows_table(&ks).await;
     ring_matches_node_view(hosts, &ks, "rows", 256).await;
     count_matches_inserted(hosts, &ks, &tokens).await;

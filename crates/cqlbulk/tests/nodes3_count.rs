@@ -12,12 +12,7 @@ const SHAPE: Shape = Shape { nodes: 3, num_tokens: 16, auth: false };
 #[tokio::test(flavor = "multi_thread")]
 async fn count_exact_rf1() {
     let hosts = cluster(SHAPE);
-    let ks = TestKeyspace::create(
-        shared_session(hosts).await,
-        "three_rf1",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts, "three_rf1", SIMPLE_RF1).await;
     let tokens = fill_rows_table(&ks).await;
     ring_matches_node_view(hosts, &ks, "rows", 48).await;
     count_matches_inserted(hosts, &ks, &tokens).await;
@@ -28,12 +23,9 @@ async fn count_exact_rf1() {
 #[tokio::test(flavor = "multi_thread")]
 async fn count_exact_rf3() {
     let hosts = cluster(SHAPE);
-    let ks = TestKeyspace::create(
-        shared_session(hosts).await,
-        "three_rf3",
-        "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}",
-    )
-    .await;
+    let ks =
+        TestKeyspace::connect(hosts, "three_rf3", "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}")
+            .await;
     let tokens = fill_rows_table(&ks).await;
     ring_matches_node_view(hosts, &ks, "rows", 48).await;
     count_matches_inserted(hosts, &ks, &tokens).await;

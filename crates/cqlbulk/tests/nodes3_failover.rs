@@ -33,12 +33,7 @@ async fn count_survives_a_dead_replica_and_reports_lost_ranges() {
         "{'class': 'SimpleStrategy', 'replication_factor': 3}",
     )
     .await;
-    let rf1 = TestKeyspace::create(
-        session.clone(),
-        "failover_rf1",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let rf1 = TestKeyspace::create(session.clone(), "failover_rf1", SIMPLE_RF1).await;
     for ks in [&rf3, &rf1] {
         ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
         let insert = ks.prepare("INSERT INTO {ks}.t (id, v) VALUES (?, 'v')").await;

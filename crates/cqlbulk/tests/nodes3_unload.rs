@@ -12,15 +12,10 @@ const SHAPE: Shape = Shape { nodes: 3, num_tokens: 16, auth: false };
 #[tokio::test(flavor = "multi_thread")]
 async fn unload_100k_exactly_once_on_three_nodes() {
     let hosts = cluster(SHAPE);
-    let rf1 = TestKeyspace::create(
-        shared_session(hosts).await,
-        "exactly_once_rf1",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let rf1 = TestKeyspace::connect(hosts, "exactly_once_rf1", SIMPLE_RF1).await;
     unload_exactly_once(hosts, &rf1).await;
-    let rf3 = TestKeyspace::create(
-        shared_session(hosts).await,
+    let rf3 = TestKeyspace::connect(
+        hosts,
         "exactly_once_rf3",
         "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}",
     )

@@ -12,12 +12,7 @@ const SHAPE: Shape = Shape { nodes: 3, num_tokens: 256, auth: false };
 #[tokio::test(flavor = "multi_thread")]
 async fn count_exact_rf1_256() {
     let hosts = cluster(SHAPE);
-    let ks = TestKeyspace::create(
-        shared_session(hosts).await,
-        "three256_rf1",
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    )
-    .await;
+    let ks = TestKeyspace::connect(hosts, "three256_rf1", SIMPLE_RF1).await;
     let tokens = fill_rows_table(&ks).await;
     ring_matches_node_view(hosts, &ks, "rows", 768).await;
     count_matches_inserted(hosts, &ks, &tokens).await;
@@ -27,12 +22,9 @@ async fn count_exact_rf1_256() {
 #[tokio::test(flavor = "multi_thread")]
 async fn count_exact_rf3_256() {
     let hosts = cluster(SHAPE);
-    let ks = TestKeyspace::create(
-        shared_session(hosts).await,
-        "three256_rf3",
-        "{'class': 'SimpleStrategy', 'replication_factor': 3}",
-    )
-    .await;
+    let ks =
+        TestKeyspace::connect(hosts, "three256_rf3", "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+            .await;
     let tokens = fill_rows_table(&ks).await;
     ring_matches_node_view(hosts, &ks, "rows", 768).await;
     count_matches_inserted(hosts, &ks, &tokens).await;

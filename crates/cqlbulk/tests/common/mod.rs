@@ -82,7 +82,15 @@ pub struct TestKeyspace {
     pub session: Arc<Session>,
 }
 
+/// Replication of most test keyspaces: one copy, SimpleStrategy.
+pub const SIMPLE_RF1: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+
 impl TestKeyspace {
+    /// Connects to `hosts` and creates the keyspace `cqlbulk_<test>` with `replication`.
+    pub async fn connect(hosts: &str, test: &str, replication: &str) -> TestKeyspace {
+        TestKeyspace::create(shared_session(hosts).await, test, replication).await
+    }
+
     /// Creates `cqlbulk_<test>` with the given replication map, e.g.
     /// `{'class': 'SimpleStrategy', 'replication_factor': 1}`.
     pub async fn create(session: Arc<Session>, test: &str, replication: &str) -> TestKeyspace {
