@@ -87,6 +87,7 @@ impl BatchBuilder {
             let column =
                 self.columns.get_mut(index).ok_or_else(|| bad("row has more values than columns"))?;
             column.append(value).map_err(|e| bad(format!("column {}: {e}", self.names[index])))?;
+            self.bytes += value.map_or(0, <[u8]>::len);
             count += 1;
         }
         if count != self.columns.len() {
@@ -596,6 +597,23 @@ mod tests {
         assert_eq!(decimal(0, 3), "0.000");
         assert_eq!(decimal(5, -1), "5E+1");
         assert_eq!(decimal(123456789, 0), "123456789");
+    }
+
+    /// What: the builder counts the raw bytes it holds and forgets them with each batch;
+    /// why: unload cuts batches by bytes, so 10 KB rows do not pile up 8192 to a batch.
+    #[test]
+    fn batch_builder_counts_bytes() {
+        let columns = vec![("b".to_string(), ColumnType::Native(NativeType::Blob))];
+        let mut builder = BatchBuilder::new(&columns);
+        let value = vec![7u8; 10_240];
+        for _ in 0..3 {
+            builder.append_row([Some(value.as_slice())]).unwrap();
+        }
+        builder.append_row([None]).unwrap();
+        assert_eq!((builder.len(), builder.bytes()), (4, 30_720));
+        let batch = builder.finish();
+        assert_eq!(batch.num_rows(), 4);
+        assert_eq!((builder.len(), builder.bytes()), (0, 0));
     }
 
     /// What: vint decoding at the size boundaries; why: durations are three vints and a
