@@ -271,10 +271,12 @@ def pid_alive(pid: int | None) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie still answers kill(0); it is not a running node.
+    # A zombie still answers kill(0), and after a reboot the pid may belong to another
+    # program: only a live CassandraDaemon counts.
     try:
         status = Path(f"/proc/{pid}/stat").read_text().split()[2]
-        return status != "Z"
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return status != "Z" and b"CassandraDaemon" in command
     except FileNotFoundError:
         return False
 
