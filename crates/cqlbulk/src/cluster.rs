@@ -49,6 +49,9 @@ pub struct TableInfo {
     pub name: TableName,
     /// Partition key columns in key order.
     pub partition_key: Vec<String>,
+    /// Clustering columns in key order.
+    pub clustering_key: Vec<String>,
+    pub static_columns: Vec<String>,
 }
 
 /// A column's name and CQL type.
@@ -130,7 +133,14 @@ fn table_info(state: &ClusterState, name: &TableName) -> Result<TableInfo> {
             format!("{name}: the schema lists no partition key column, so it cannot be read by token range"),
         ));
     }
-    Ok(TableInfo { name: name.clone(), partition_key: table.partition_key.clone() })
+    let static_columns =
+        table.columns.iter().filter(|(_, c)| c.kind == ColumnKind::Static).map(|(n, _)| n.clone()).collect();
+    Ok(TableInfo {
+        name: name.clone(),
+        partition_key: table.partition_key.clone(),
+        clustering_key: table.clustering_key.clone(),
+        static_columns,
+    })
 }
 
 fn columns(table: &Table) -> (Vec<ColumnDef>, Vec<String>) {

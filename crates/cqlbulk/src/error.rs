@@ -23,6 +23,8 @@ pub enum ErrorKind {
     IncompleteScan,
     /// The run was stopped by the user.
     Interrupted,
+    /// An Iceberg catalog or its files refused or failed a request.
+    Catalog,
 }
 
 /// A failure with its context, e.g. `ks.t: token range (-5, 10]: read timeout on 127.0.0.2`.

@@ -10,6 +10,7 @@ pub mod connect;
 pub mod count;
 pub mod decode;
 pub mod error;
+pub mod lake;
 pub mod operation;
 pub mod progress;
 pub mod scan;

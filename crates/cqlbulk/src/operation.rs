@@ -54,6 +54,9 @@ pub struct SplitDone {
     pub end: i64,
     pub rows: u64,
     pub files: Vec<WrittenFile>,
+    /// Iceberg data files of the split, to commit at the end of the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_files: Vec<String>,
 }
 
 pub struct Operation {

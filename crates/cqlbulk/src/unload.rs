@@ -202,7 +202,9 @@ pub async fn unload(
                 builder.append_row(values.iter().copied()).map_err(|e| decode_error(split, e))?;
                 page_rows += 1;
                 if builder.len() >= BATCH_ROWS || builder.bytes() >= BATCH_BYTES {
-                    sink.write(&builder.finish()).map_err(|e| write_error(split, e))?;
+                    sink.write(&builder.finish())
+                        .await
+                        .map_err(|e| e.context(format!("token range {}", split.range)))?;
                 }
             }
             progress.add_rows(page_rows);
@@ -211,14 +213,20 @@ pub async fn unload(
                 std::ops::ControlFlow::Break(()) => break,
             }
         }
+        let in_range = |e: Error| e.context(format!("token range {}", split.range));
         if !builder.is_empty() {
-            sink.write(&builder.finish()).map_err(|e| write_error(split, e))?;
+            sink.write(&builder.finish()).await.map_err(in_range)?;
         }
-        let rows = sink.rows();
-        let files = sink.commit().map_err(|e| write_error(split, e))?;
-        progress.add_bytes(files.iter().map(|f| f.bytes).sum());
-        let done =
-            SplitDone { split: index, start: split.range.start(), end: split.range.end(), rows, files };
+        let output = sink.commit().await.map_err(in_range)?;
+        progress.add_bytes(output.files.iter().map(|f| f.bytes).sum());
+        let done = SplitDone {
+            split: index,
+            start: split.range.start(),
+            end: split.range.end(),
+            rows: output.rows,
+            files: output.files,
+            data_files: output.data_files,
+        };
         operation.record(&done)?;
         Ok(done)
     })
@@ -241,10 +249,6 @@ pub async fn unload(
 
 fn decode_error(split: &Split, err: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Query, format!("token range {}: cannot decode a row: {err}", split.range))
-}
-
-fn write_error(split: &Split, err: std::io::Error) -> Error {
-    Error::new(ErrorKind::InvalidInput, format!("token range {}: cannot write output: {err}", split.range))
 }
 
 /// Before a resumed run writes anything: removes this run's files that no finished split

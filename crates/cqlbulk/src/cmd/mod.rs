@@ -4,6 +4,7 @@
 //! library's typed configs. Nothing touches the network until then.
 
 mod count;
+mod iceberg;
 mod unload;
 
 use std::io::IsTerminal;
@@ -51,12 +52,14 @@ pub struct Cli {
 pub enum Command {
     Count(count::Args),
     Unload(unload::Args),
+    Iceberg(iceberg::Args),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Count(args) => count::run(args).await,
         Command::Unload(args) => unload::run(args).await,
+        Command::Iceberg(args) => iceberg::run(args).await,
     }
 }
 

@@ -1,4 +1,5 @@
-//! `cqlbulk unload`: a whole table to CSV, JSON or Parquet files (or stdout).
+//! `cqlbulk unload`: a whole table to CSV, JSON or Parquet files (or stdout), or to an
+//! Apache Iceberg table.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -6,6 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::ValueEnum;
 use cqlbulk::cluster::ClusterView;
+use cqlbulk::lake::schema::{self, DecimalAs, ExplicitOptions, TimeAs, TimestampAs, TypeOptions, VarintAs};
+use cqlbulk::lake::{self, DataFileOptions, DataFileTarget, ExportConfig};
 use cqlbulk::operation::{Operation, OperationSpec};
 use cqlbulk::progress::{Progress, Reporter};
 use cqlbulk::scan::ScanPlan;
@@ -14,14 +17,16 @@ use cqlbulk::sink::{Compression, Destination, FileLayout, Format};
 use cqlbulk::unload::{self, Selection};
 use cqlbulk::{Error, ErrorKind};
 
+use super::iceberg::CatalogArgs;
 use super::{ConnectionArgs, EXIT_OK, ScanArgs};
 
-/// Export a whole table to CSV, JSON or Parquet files, each row exactly once.
+/// Export a whole table to CSV, JSON or Parquet files, or to an Iceberg table, each row
+/// exactly once.
 ///
 /// Every token range is written to its own files, which appear under their final names only
-/// when complete. The operation directory (--log-dir) records finished ranges, so that after
-/// a crash or Ctrl-C, the same command with --resume <operation dir> writes only what is
-/// missing.
+/// when complete (Iceberg: when the run's one snapshot is committed). The operation
+/// directory (--log-dir) records finished ranges, so that after a crash or Ctrl-C, the same
+/// command with --resume <operation dir> writes only what is missing.
 #[derive(clap::Args, Debug)]
 #[command(disable_help_flag = true)]
 pub struct Args {
@@ -31,9 +36,58 @@ pub struct Args {
     #[command(flatten)]
     scan: ScanArgs,
 
-    /// Output format. `null` reads everything and writes nothing (to measure the scan).
+    /// Output format. `iceberg` writes an Iceberg table (see --warehouse, --catalog-uri).
+    /// `null` reads everything and writes nothing (to measure the scan).
     #[arg(long, default_value = "csv", value_name = "FORMAT")]
     format: FormatArg,
+
+    #[command(flatten)]
+    catalog: CatalogArgs,
+
+    /// Iceberg: namespace of the table (default: the keyspace).
+    #[arg(long, value_name = "NAMESPACE")]
+    namespace: Option<String>,
+
+    /// Iceberg: table name (default: the Cassandra table's). Created on first export; later
+    /// exports append a snapshot and add columns that are new in Cassandra.
+    #[arg(long, value_name = "TABLE")]
+    iceberg_table: Option<String>,
+
+    /// Iceberg: partitioning of a new table, e.g. `day(ts), bucket(16, id)`; transforms
+    /// identity (or the bare column), year, month, day, hour, bucket(N, c), truncate(W, c).
+    /// Rows of many partitions mean more, smaller files (see --max-open-files).
+    #[arg(long, value_name = "TERMS")]
+    partition_by: Option<String>,
+
+    /// Iceberg type of `decimal` columns: `string` (default; every value exact, with its own
+    /// scale) or `decimal(P,S)`, which stops the run on any value that does not fit exactly.
+    #[arg(long, value_name = "TYPE")]
+    decimal_as: Option<String>,
+
+    /// Iceberg type of `varint` columns: `string` (default; any size), `long`, or
+    /// `decimal(P,0)`; values that do not fit stop the run.
+    #[arg(long, value_name = "TYPE")]
+    varint_as: Option<String>,
+
+    /// Iceberg type of `time` columns: `long` (default; nanoseconds since midnight) or `time`
+    /// (microseconds), which stops the run on a value with nanoseconds.
+    #[arg(long, value_name = "TYPE")]
+    time_as: Option<String>,
+
+    /// Iceberg type of `timestamp` columns: `timestamptz` (default; microseconds, ±292,000
+    /// years, beyond that the run stops) or `long` (milliseconds since the epoch).
+    #[arg(long, value_name = "TYPE")]
+    timestamp_as: Option<String>,
+
+    /// Iceberg: start a new data file after about this many bytes.
+    #[arg(long, default_value = "512M", value_name = "SIZE", value_parser = parse_size)]
+    target_file_size: u64,
+
+    /// Iceberg: data files each worker keeps open at once (one per partition it meets); when
+    /// more are needed, the least recently used is closed. Memory grows with it (each open
+    /// file buffers a row group).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    max_open_files: usize,
 
     /// Output directory (created if missing), or `-` for stdout (CSV and JSON only; no resume).
     #[arg(long, value_name = "DIR|-")]
@@ -85,7 +139,7 @@ pub struct Args {
     #[arg(long, default_value = "lines", value_name = "MODE")]
     json_mode: JsonMode,
 
-    /// Parquet: rows per row group; each open file holds one row group in memory.
+    /// Parquet and Iceberg: rows per row group; each open file holds one row group in memory.
     #[arg(long, default_value_t = 131_072, value_name = "ROWS")]
     row_group_rows: usize,
 
@@ -116,6 +170,7 @@ enum FormatArg {
     Csv,
     Json,
     Parquet,
+    Iceberg,
     Null,
 }
 
@@ -141,8 +196,42 @@ fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 impl Args {
+    /// The Iceberg side of an export; `keyspace`/`table` give the default names.
+    fn export_config(&self, keyspace: &str, table: &str) -> anyhow::Result<ExportConfig> {
+        let mut types = TypeOptions::default();
+        if let Some(text) = &self.decimal_as {
+            types.decimal = DecimalAs::parse(text)?;
+        }
+        if let Some(text) = &self.varint_as {
+            types.varint = VarintAs::parse(text)?;
+        }
+        if let Some(text) = &self.time_as {
+            types.time = TimeAs::parse(text)?;
+        }
+        if let Some(text) = &self.timestamp_as {
+            types.timestamp = TimestampAs::parse(text)?;
+        }
+        let partition_by = self.partition_by.as_deref().map(schema::parse_partition_by).transpose()?;
+        Ok(ExportConfig {
+            catalog: self.catalog.catalog_config()?,
+            namespace: self.namespace.clone().unwrap_or_else(|| keyspace.to_string()),
+            table: self.iceberg_table.clone().unwrap_or_else(|| table.to_string()),
+            types,
+            explicit: ExplicitOptions {
+                decimal: self.decimal_as.is_some(),
+                varint: self.varint_as.is_some(),
+                time: self.time_as.is_some(),
+                timestamp: self.timestamp_as.is_some(),
+            },
+            partition_by,
+        })
+    }
+
     fn format_and_compression(&self) -> anyhow::Result<(Format, Compression)> {
         let codec = self.compression.as_deref().map(str::to_ascii_lowercase);
+        if matches!(self.format, FormatArg::Iceberg) && self.compression.is_some() {
+            bail!("--compression: Iceberg data files are always Parquet with zstd");
+        }
         Ok(match self.format {
             FormatArg::Parquet => {
                 let codec = match codec.as_deref().unwrap_or("zstd") {
@@ -181,7 +270,8 @@ impl Args {
                     FormatArg::Json => {
                         Format::Json(JsonOptions { array: matches!(self.json_mode, JsonMode::Array) })
                     }
-                    _ => Format::Null,
+                    // Iceberg data files are written by the lake module, not a Format.
+                    FormatArg::Iceberg | FormatArg::Null | FormatArg::Parquet => Format::Null,
                 };
                 (format, compression)
             }
@@ -195,6 +285,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let (format, compression) = args.format_and_compression()?;
     let output = match (&args.format, args.url.as_deref()) {
         (FormatArg::Null, _) => Output::Discard,
+        (FormatArg::Iceberg, Some(_)) => bail!(
+            "--format iceberg writes to a catalog: give --warehouse DIR or --catalog-uri URL, not --url"
+        ),
+        (FormatArg::Iceberg, None) => Output::Iceberg(args.export_config(&table.keyspace, &table.table)?),
         (_, Some("-")) | (FormatArg::Csv | FormatArg::Json, None) => Output::Stdout,
         (FormatArg::Parquet, None) => bail!("--format parquet needs --url DIR"),
         (_, Some(dir)) => Output::Directory(absolute(Path::new(dir))?),
@@ -217,6 +311,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let mut plan = ScanPlan::new(&view, &args.scan.scan_config(&args.connection))?;
 
     let output_text = match &output {
+        Output::Iceberg(export) => export.describe(),
         Output::Directory(dir) => dir.display().to_string(),
         Output::Stdout => "-".to_string(),
         Output::Discard => "null".to_string(),
@@ -259,7 +354,69 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         }
     };
 
+    let mut iceberg = None;
     let destination = match &output {
+        Output::Iceberg(export) => {
+            let columns = schema::cql_columns(&view, &columns);
+            let target = export.prepare(&columns).await?;
+            let prepared = &target.prepared;
+            operation.log(&format!(
+                "iceberg: {} {}{}{}",
+                target.ident,
+                if prepared.created { "created" } else { "exists" },
+                if prepared.added_columns.is_empty() {
+                    String::new()
+                } else {
+                    format!("; columns added: {}", prepared.added_columns.join(", "))
+                },
+                if prepared.dropped_columns.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; columns no longer in Cassandra (written as null): {}",
+                        prepared.dropped_columns.join(", ")
+                    )
+                },
+            ));
+            let file_prefix = format!("cqlbulk-{}", operation.spec.run_id);
+            if args.resume.is_some() {
+                if let Some(snapshot_id) = lake::committed_snapshot(&target.table, &operation.spec.run_id) {
+                    // The last attempt committed and then stopped before it could say so.
+                    operation.log(&format!("resume: run already committed as snapshot {snapshot_id}"));
+                    let rows: u64 = operation.done.iter().map(|d| d.rows).sum();
+                    operation.write_summary(&serde_json::json!({
+                        "operation": operation.spec.operation_id,
+                        "status": "complete",
+                        "output": output_text,
+                        "rows": rows,
+                        "snapshot_id": snapshot_id,
+                    }))?;
+                    if !args.scan.quiet {
+                        eprintln!(
+                            "unload: {table}: already committed as snapshot {snapshot_id} of {}; nothing to do",
+                            target.ident
+                        );
+                    }
+                    return Ok(EXIT_OK);
+                }
+                let recorded =
+                    operation.done.iter().flat_map(|d| d.files.iter().map(|f| f.name.clone())).collect();
+                let removed = lake::remove_unrecorded_files(&target.table, &file_prefix, &recorded)?;
+                operation.log(&format!(
+                    "resume: {} splits already done, {removed} unrecorded data files removed",
+                    operation.done.len()
+                ));
+            }
+            let options = DataFileOptions {
+                target_file_size: usize::try_from(args.target_file_size).unwrap_or(usize::MAX),
+                max_open_files: args.max_open_files,
+                row_group_rows: args.row_group_rows,
+            };
+            let keys = view.table.partition_key.iter().chain(&view.table.clustering_key).cloned().collect();
+            let data_files = DataFileTarget::new(&target.table, file_prefix, options, keys)?;
+            iceberg = Some(target);
+            Destination::Iceberg(Arc::new(data_files))
+        }
         Output::Discard => Destination::Discard,
         Output::Stdout => Destination::stdout(&format, compression, schema.clone())?,
         Output::Directory(dir) => {
@@ -311,6 +468,40 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     reporter.finish();
     destination.finish().context("cannot finish the output")?;
 
+    let mut snapshot_id = None;
+    if let (Some(target), true) = (&iceberg, report.failures.is_empty()) {
+        let data_files: Vec<String> = report.done.iter().flat_map(|d| d.data_files.iter().cloned()).collect();
+        let properties = std::collections::HashMap::from([
+            (lake::RUN_ID_PROPERTY.to_string(), operation.spec.run_id.clone()),
+            (lake::SOURCE_CLUSTER_PROPERTY.to_string(), view.cluster_name.clone()),
+            (lake::SOURCE_TABLE_PROPERTY.to_string(), format!("{}.{}", table.keyspace, table.table)),
+            (lake::ROWS_PROPERTY.to_string(), report.rows().to_string()),
+            (lake::SPLITS_PROPERTY.to_string(), operation.spec.splits.len().to_string()),
+            (lake::VERSION_PROPERTY.to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ]);
+        let committed = lake::commit_run(
+            target.catalog.as_ref(),
+            &target.ident,
+            &operation.spec.run_id,
+            &data_files,
+            properties,
+        )
+        .await
+        .map_err(|e| {
+            operation.log(&format!("commit failed: {e}"));
+            e.context(format!(
+                "data files are written; retry the commit with --resume {}",
+                operation.dir.display()
+            ))
+        })?;
+        operation.log(&format!(
+            "committed snapshot {} ({} data files)",
+            committed.snapshot_id(),
+            data_files.len()
+        ));
+        snapshot_id = Some(committed.snapshot_id());
+    }
+
     let elapsed = progress.snapshot().elapsed.as_secs_f64();
     let status = if report.failures.is_empty() { "complete" } else { "failed" };
     let summary = serde_json::json!({
@@ -327,6 +518,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         "splits_done": report.done.len(),
         "splits_failed": report.failures.len(),
         "retries": progress.snapshot().retries,
+        "snapshot_id": snapshot_id,
         "elapsed_seconds": elapsed,
         "rows_per_second": report.rows() as f64 / elapsed.max(1e-3),
         "errors": report.failures.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -334,8 +526,12 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     operation.write_summary(&summary)?;
     operation.log(&format!("end: {status}, {} rows, {} files", report.rows(), report.files()));
     if !args.scan.quiet {
+        let snapshot = match (&iceberg, snapshot_id) {
+            (Some(target), Some(id)) => format!("; snapshot {id} of {}", target.ident),
+            _ => String::new(),
+        };
         eprintln!(
-            "unload: {table}: {} rows, {} files, {:.1} MiB in {:.2}s ({} rows/s); operation {}",
+            "unload: {table}: {} rows, {} files, {:.1} MiB in {:.2}s ({} rows/s){snapshot}; operation {}",
             report.rows(),
             report.files(),
             report.bytes() as f64 / (1024.0 * 1024.0),
@@ -364,6 +560,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 enum Output {
+    Iceberg(ExportConfig),
     Directory(PathBuf),
     Stdout,
     Discard,

@@ -1,8 +1,9 @@
-//! Where unloaded rows go: a directory of files, standard output, or nowhere.
+//! Where unloaded rows go: a directory of files, an Iceberg table, standard output, or nowhere.
 //!
 //! Each split writes its own files, rolled by rows or bytes, under hidden temporary names;
 //! they get their final names only when the whole split has been read. So a file that is
-//! visible is complete, and a crash leaves nothing visible that resume would repeat.
+//! visible is complete, and a crash leaves nothing visible that resume would repeat. Iceberg
+//! data files become visible only with the run's snapshot (see [`crate::lake`]).
 
 pub mod compress;
 pub mod format;
@@ -60,6 +61,7 @@ pub enum Destination {
     },
     /// One stream shared by all splits; rows of different splits interleave by batch.
     Stdout(Arc<Mutex<Option<Box<dyn FormatWriter>>>>),
+    Iceberg(Arc<crate::lake::DataFileTarget>),
     Discard,
 }
 
@@ -72,7 +74,17 @@ impl Destination {
     /// The output of one attempt at one split. Dropping it without `commit` removes
     /// whatever it wrote to files.
     pub fn split_sink(&self, split: usize) -> SplitSink<'_> {
-        SplitSink { destination: self, split, current: None, closed: Vec::new(), part: 0, rows: 0 }
+        match self {
+            Destination::Iceberg(target) => SplitSink::Iceberg(target.split_writer(split)),
+            _ => SplitSink::Files(FileSplitSink {
+                destination: self,
+                split,
+                current: None,
+                closed: Vec::new(),
+                part: 0,
+                rows: 0,
+            }),
+        }
     }
 
     /// Ends the stdout stream (closing bracket, compression trailer); nothing for files.
@@ -96,7 +108,55 @@ struct OpenFile {
 }
 
 /// Output of one split attempt.
-pub struct SplitSink<'a> {
+pub enum SplitSink<'a> {
+    Files(FileSplitSink<'a>),
+    Iceberg(crate::lake::SplitWriter),
+}
+
+/// What a finished split wrote.
+pub struct SplitOutput {
+    pub rows: u64,
+    pub files: Vec<WrittenFile>,
+    /// Iceberg data files (iceberg-rust's JSON), committed at the end of the run.
+    pub data_files: Vec<String>,
+}
+
+impl SplitSink<'_> {
+    pub fn rows(&self) -> u64 {
+        match self {
+            SplitSink::Files(sink) => sink.rows,
+            SplitSink::Iceberg(writer) => writer.rows(),
+        }
+    }
+
+    pub async fn write(&mut self, batch: &RecordBatch) -> crate::Result<()> {
+        match self {
+            SplitSink::Files(sink) => sink.write(batch).map_err(write_error),
+            SplitSink::Iceberg(writer) => writer.write(batch).await,
+        }
+    }
+
+    pub async fn commit(self) -> crate::Result<SplitOutput> {
+        match self {
+            SplitSink::Files(sink) => {
+                let rows = sink.rows;
+                let files = sink.commit().map_err(write_error)?;
+                Ok(SplitOutput { rows, files, data_files: Vec::new() })
+            }
+            SplitSink::Iceberg(writer) => {
+                let written = writer.commit().await?;
+                Ok(SplitOutput { rows: written.rows, files: written.files, data_files: written.data_files })
+            }
+        }
+    }
+}
+
+fn write_error(err: io::Error) -> crate::Error {
+    crate::Error::new(crate::ErrorKind::InvalidInput, format!("cannot write output: {err}"))
+}
+
+/// Output of one split attempt to files or stdout.
+pub struct FileSplitSink<'a> {
     destination: &'a Destination,
     split: usize,
     current: Option<OpenFile>,
@@ -106,15 +166,11 @@ pub struct SplitSink<'a> {
     rows: u64,
 }
 
-impl SplitSink<'_> {
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
+impl FileSplitSink<'_> {
     pub fn write(&mut self, batch: &RecordBatch) -> io::Result<()> {
         self.rows += batch.num_rows() as u64;
         match self.destination {
-            Destination::Discard => Ok(()),
+            Destination::Discard | Destination::Iceberg(_) => Ok(()),
             Destination::Stdout(shared) => {
                 let mut guard = shared.lock().expect("writer lock");
                 guard.as_mut().ok_or_else(|| io::Error::other("stdout is already closed"))?.write(batch)
@@ -192,7 +248,7 @@ impl SplitSink<'_> {
     }
 }
 
-impl Drop for SplitSink<'_> {
+impl Drop for FileSplitSink<'_> {
     fn drop(&mut self) {
         // An attempt that did not commit leaves nothing behind.
         if let Some(open) = self.current.take() {

@@ -1,0 +1,124 @@
+//! `cqlbulk iceberg …`: look at the Iceberg tables cqlbulk writes; and the catalog flags
+//! that `unload --format iceberg` shares.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use cqlbulk::lake::{self, CatalogConfig};
+
+use super::EXIT_OK;
+
+/// Which Iceberg catalog: the embedded SQLite one in --warehouse, or a REST catalog.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CatalogArgs {
+    /// Warehouse directory. Alone, it holds an embedded SQL catalog (`catalog.db`, SQLite;
+    /// PyIceberg's SqlCatalog opens it) and the tables. With --catalog-uri, it is the
+    /// warehouse name or location passed to the REST catalog.
+    #[arg(long, value_name = "DIR")]
+    pub warehouse: Option<String>,
+
+    /// REST catalog URI, e.g. http://localhost:8181. Data files are written through the
+    /// local file system, so the catalog's warehouse must be a path this machine can write.
+    #[arg(long, value_name = "URL")]
+    pub catalog_uri: Option<String>,
+
+    /// Bearer token for the REST catalog.
+    #[arg(long, env = "CQLBULK_CATALOG_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub catalog_token: Option<String>,
+
+    /// OAuth2 client credential `id:secret` for the REST catalog.
+    #[arg(long, env = "CQLBULK_CATALOG_CREDENTIAL", hide_env_values = true, value_name = "ID:SECRET")]
+    pub catalog_credential: Option<String>,
+
+    /// Catalog name (the SQL catalog keeps it in every row; PyIceberg must use the same).
+    #[arg(long, default_value = "cqlbulk", value_name = "NAME")]
+    pub catalog_name: String,
+}
+
+impl CatalogArgs {
+    pub fn catalog_config(&self) -> anyhow::Result<CatalogConfig> {
+        Ok(match (&self.catalog_uri, &self.warehouse) {
+            (Some(uri), warehouse) => CatalogConfig::Rest {
+                uri: uri.clone(),
+                warehouse: warehouse.clone(),
+                token: self.catalog_token.clone(),
+                credential: self.catalog_credential.clone(),
+                name: self.catalog_name.clone(),
+            },
+            (None, Some(dir)) => {
+                let path = std::path::absolute(PathBuf::from(dir))
+                    .map_err(|e| anyhow::anyhow!("--warehouse {dir}: {e}"))?;
+                CatalogConfig::Sql { warehouse: path, name: self.catalog_name.clone() }
+            }
+            (None, None) => {
+                bail!("Iceberg needs a catalog: give --warehouse DIR (embedded) or --catalog-uri URL (REST)")
+            }
+        })
+    }
+}
+
+/// Inspect Iceberg tables written by cqlbulk.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: IcebergCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum IcebergCommand {
+    /// List a table's snapshots, oldest first: id, time, operation, rows, cqlbulk run id.
+    Snapshots(SnapshotsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SnapshotsArgs {
+    #[command(flatten)]
+    catalog: CatalogArgs,
+
+    /// Namespace of the Iceberg table.
+    #[arg(long, value_name = "NAMESPACE")]
+    namespace: String,
+
+    /// Name of the Iceberg table.
+    #[arg(long, value_name = "TABLE")]
+    table: String,
+
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    match args.command {
+        IcebergCommand::Snapshots(args) => {
+            let catalog = args.catalog.catalog_config()?;
+            let snapshots = lake::snapshots(&catalog, &args.namespace, &args.table).await?;
+            if args.json {
+                for snapshot in &snapshots {
+                    println!("{}", serde_json::to_string(snapshot)?);
+                }
+                return Ok(EXIT_OK);
+            }
+            println!(
+                "{:<20} {:<24} {:<9} {:>12} {:>12}  {}",
+                "snapshot_id", "time", "operation", "added_rows", "total_rows", "run_id"
+            );
+            for s in &snapshots {
+                let mut time = String::new();
+                cqlbulk::text::write_timestamp(s.timestamp_ms, &mut time);
+                let number = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+                println!(
+                    "{:<20} {:<24} {:<9} {:>12} {:>12}  {}{}",
+                    s.snapshot_id,
+                    time,
+                    s.operation,
+                    number(s.added_records),
+                    number(s.total_records),
+                    s.run_id.as_deref().unwrap_or("-"),
+                    if s.current { "  (current)" } else { "" }
+                );
+            }
+            Ok(EXIT_OK)
+        }
+    }
+}

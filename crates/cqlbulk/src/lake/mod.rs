@@ -1,0 +1,339 @@
+//! Apache Iceberg tables as an unload destination.
+//!
+//! A run writes every split's rows as Parquet data files (`writer`), records them in the
+//! checkpoint, and when all splits are done commits them as one append snapshot whose
+//! summary carries the run id. Nothing is visible before that commit, so a crashed run
+//! leaves no partial data; resume reuses the recorded files and commits once, and a run id
+//! already among the table's snapshots is never committed again.
+
+pub mod catalog;
+pub mod convert;
+pub mod schema;
+pub mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use iceberg::spec::deserialize_data_file_from_json;
+use iceberg::table::Table;
+use iceberg::transaction::AddColumn;
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
+use serde::Serialize;
+
+pub use catalog::CatalogConfig;
+use schema::{CQL_COLUMNS_PROPERTY, CqlColumn, ExplicitOptions, PartitionTerm, TypeOptions};
+pub use writer::{DataFileOptions, DataFileTarget, SplitFiles, SplitWriter};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Snapshot summary keys cqlbulk writes.
+pub const RUN_ID_PROPERTY: &str = "cqlbulk.run-id";
+pub const SOURCE_CLUSTER_PROPERTY: &str = "cqlbulk.source-cluster";
+pub const SOURCE_TABLE_PROPERTY: &str = "cqlbulk.source-table";
+pub const ROWS_PROPERTY: &str = "cqlbulk.rows";
+pub const SPLITS_PROPERTY: &str = "cqlbulk.splits";
+pub const VERSION_PROPERTY: &str = "cqlbulk.version";
+
+/// The Iceberg side of an export, as the user asked for it.
+#[derive(Clone, Debug)]
+pub struct ExportConfig {
+    pub catalog: CatalogConfig,
+    pub namespace: String,
+    pub table: String,
+    pub types: TypeOptions,
+    pub explicit: ExplicitOptions,
+    /// Partitioning of a new table; for an existing table it must match or be `None`.
+    pub partition_by: Option<Vec<PartitionTerm>>,
+}
+
+/// What preparing the table did.
+#[derive(Debug, Default, Serialize)]
+pub struct Prepared {
+    pub created: bool,
+    pub added_columns: Vec<String>,
+    pub dropped_columns: Vec<String>,
+}
+
+/// An open catalog and the table an export writes to, ready for data files.
+pub struct ExportTable {
+    pub catalog: Arc<dyn Catalog>,
+    pub ident: TableIdent,
+    pub table: Table,
+    pub prepared: Prepared,
+}
+
+impl ExportConfig {
+    pub fn describe(&self) -> String {
+        format!("iceberg:{}#{}.{}", self.catalog.describe(), self.namespace, self.table)
+    }
+
+    /// Opens the catalog, creates the namespace and table if missing, and evolves an existing
+    /// table's schema to the export's columns (new columns added as optional fields, dropped
+    /// ones kept). Schema changes are committed before any data file is written, so files
+    /// carry the field ids they will be read with.
+    pub async fn prepare(&self, columns: &[CqlColumn]) -> Result<ExportTable> {
+        let catalog = self.catalog.open().await?;
+        let ident = catalog::table_ident(&self.namespace, &self.table)?;
+        let context = format!("{} table {}", self.catalog.describe(), ident);
+        let err = |e| catalog::catalog_error(&context, e);
+        ensure_namespace(catalog.as_ref(), ident.namespace()).await.map_err(err)?;
+        let property = schema::cql_columns_property(columns);
+        let mut prepared = Prepared::default();
+
+        if !catalog.table_exists(&ident).await.map_err(err)? {
+            let schema = schema::new_table_schema(columns, &self.types)?;
+            let mut creation = TableCreation::builder()
+                .name(ident.name().to_string())
+                .schema(schema.clone())
+                .properties([
+                    (CQL_COLUMNS_PROPERTY.to_string(), property.clone()),
+                    ("write.format.default".to_string(), "parquet".to_string()),
+                    ("write.parquet.compression-codec".to_string(), "zstd".to_string()),
+                ])
+                .build();
+            if let Some(terms) = self.partition_by.as_ref().filter(|t| !t.is_empty()) {
+                creation.partition_spec = Some(schema::partition_spec(terms, &schema)?);
+            }
+            match catalog.create_table(ident.namespace(), creation).await {
+                Ok(_) => prepared.created = true,
+                // Another run created it meanwhile: evolve that one like any existing table.
+                Err(e) if e.kind() == iceberg::ErrorKind::TableAlreadyExists => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
+
+        let table = catalog.load_table(&ident).await.map_err(err)?;
+        if !prepared.created {
+            if let Some(terms) = &self.partition_by {
+                check_partitioning(&table, terms)?;
+            }
+            let current = table.metadata().current_schema();
+            let evolution = schema::evolve(columns, current, &self.types, &self.explicit)
+                .map_err(|e| e.context(&context))?;
+            let same_property = table.metadata().properties().get(CQL_COLUMNS_PROPERTY) == Some(&property);
+            if !evolution.added.is_empty() || !same_property {
+                let tx = Transaction::new(&table);
+                let mut tx = if evolution.added.is_empty() {
+                    tx
+                } else {
+                    let mut update = tx.update_schema();
+                    for (name, typ, cql) in &evolution.added {
+                        update = update.add_column(
+                            AddColumn::builder()
+                                .name(name.clone())
+                                .field_type(typ.clone())
+                                .doc(cql.clone())
+                                .build(),
+                        );
+                    }
+                    update.apply(tx).map_err(err)?
+                };
+                tx = tx
+                    .update_table_properties()
+                    .set(CQL_COLUMNS_PROPERTY.to_string(), property.clone())
+                    .apply(tx)
+                    .map_err(err)?;
+                tx.commit(catalog.as_ref()).await.map_err(err)?;
+            }
+            prepared.added_columns = evolution.added.into_iter().map(|(name, _, _)| name).collect();
+            prepared.dropped_columns = evolution.dropped;
+        }
+        let table = catalog.load_table(&ident).await.map_err(err)?;
+        Ok(ExportTable { catalog, ident, table, prepared })
+    }
+}
+
+async fn ensure_namespace(catalog: &dyn Catalog, namespace: &NamespaceIdent) -> iceberg::Result<()> {
+    if catalog.namespace_exists(namespace).await? {
+        return Ok(());
+    }
+    match catalog.create_namespace(namespace, HashMap::new()).await {
+        Err(e) if e.kind() != iceberg::ErrorKind::NamespaceAlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// iceberg-rust cannot evolve a partition spec yet, so `--partition-by` on an existing
+/// table must say what the table already has.
+fn check_partitioning(table: &Table, terms: &[PartitionTerm]) -> Result<()> {
+    let metadata = table.metadata();
+    let schema = metadata.current_schema();
+    let current: Vec<String> = metadata
+        .default_partition_spec()
+        .fields()
+        .iter()
+        .map(|f| {
+            let column = schema.field_by_id(f.source_id).map(|c| c.name.clone()).unwrap_or_default();
+            PartitionTerm { column, transform: f.transform }.to_string()
+        })
+        .collect();
+    let wanted: Vec<String> = terms.iter().map(ToString::to_string).collect();
+    if current != wanted {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "--partition-by {}: the Iceberg table is partitioned by {}; changing the partitioning \
+                 of an existing table is not supported: drop --partition-by or export to a new table",
+                wanted.join(", "),
+                if current.is_empty() { "nothing".to_string() } else { current.join(", ") }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The outcome of committing a run.
+#[derive(Debug)]
+pub enum Committed {
+    New {
+        snapshot_id: i64,
+    },
+    /// The run id was already in the table: an earlier attempt committed, then crashed.
+    Already {
+        snapshot_id: i64,
+    },
+}
+
+impl Committed {
+    pub fn snapshot_id(&self) -> i64 {
+        match self {
+            Committed::New { snapshot_id } | Committed::Already { snapshot_id } => *snapshot_id,
+        }
+    }
+}
+
+/// The snapshot of `table` that run `run_id` committed, if any.
+pub fn committed_snapshot(table: &Table, run_id: &str) -> Option<i64> {
+    table
+        .metadata()
+        .snapshots()
+        .find(|s| s.summary().additional_properties.get(RUN_ID_PROPERTY).map(String::as_str) == Some(run_id))
+        .map(|s| s.snapshot_id())
+}
+
+/// Commits the data files of a run as one append snapshot, exactly once: if the run id is
+/// already in the table, nothing is committed. Conflicts with other writers are retried on
+/// fresh metadata (iceberg-rust's transaction does that for retryable errors).
+pub async fn commit_run(
+    catalog: &dyn Catalog,
+    ident: &TableIdent,
+    run_id: &str,
+    data_files: &[String],
+    properties: HashMap<String, String>,
+) -> Result<Committed> {
+    let context = format!("commit to {ident}");
+    let err = |e| catalog::catalog_error(&context, e);
+    let table = catalog.load_table(ident).await.map_err(err)?;
+    if let Some(snapshot_id) = committed_snapshot(&table, run_id) {
+        return Ok(Committed::Already { snapshot_id });
+    }
+    let metadata = table.metadata();
+    let spec = metadata.default_partition_spec();
+    let schema = metadata.current_schema();
+    let partition_type = spec.partition_type(schema).map_err(err)?;
+    let files = data_files
+        .iter()
+        .map(|json| deserialize_data_file_from_json(json, spec.spec_id(), &partition_type, schema))
+        .collect::<iceberg::Result<Vec<_>>>()
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{context}: a data file recorded in the checkpoint does not fit the table \
+                     (was it changed since the run started?): {e}"
+                ),
+            )
+        })?;
+    let tx = Transaction::new(&table);
+    let tx =
+        tx.fast_append().set_snapshot_properties(properties).add_data_files(files).apply(tx).map_err(err)?;
+    let table = tx.commit(catalog).await.map_err(err)?;
+    let snapshot_id = committed_snapshot(&table, run_id).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Catalog,
+            format!("{context}: the commit returned no snapshot with run id {run_id}"),
+        )
+    })?;
+    Ok(Committed::New { snapshot_id })
+}
+
+/// Deletes data files of run `file_prefix` under the table's data directory that no
+/// finished split recorded (an interrupted attempt's leftovers). Only called before the
+/// run's snapshot exists, so no snapshot references them.
+pub fn remove_unrecorded_files(
+    table: &Table,
+    file_prefix: &str,
+    recorded: &HashSet<String>,
+) -> Result<usize> {
+    let data_dir = writer::local_path(&format!("{}/data", table.metadata().location()));
+    let recorded: HashSet<std::path::PathBuf> = recorded.iter().map(|l| writer::local_path(l)).collect();
+    let mut removed = 0;
+    let mut pending = vec![data_dir];
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::new(ErrorKind::InvalidInput, format!("{}: {e}", dir.display()))),
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(path);
+            } else if entry.file_name().to_string_lossy().starts_with(file_prefix)
+                && !recorded.contains(&path)
+            {
+                std::fs::remove_file(&path)
+                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("{}: {e}", path.display())))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// One snapshot of a table, for `cqlbulk iceberg snapshots`.
+#[derive(Debug, Serialize)]
+pub struct SnapshotInfo {
+    pub snapshot_id: i64,
+    pub parent_id: Option<i64>,
+    pub timestamp_ms: i64,
+    pub operation: String,
+    pub added_records: Option<u64>,
+    pub total_records: Option<u64>,
+    pub run_id: Option<String>,
+    pub source_table: Option<String>,
+    pub current: bool,
+}
+
+/// The snapshots of a table, oldest first.
+pub async fn snapshots(catalog: &CatalogConfig, namespace: &str, table: &str) -> Result<Vec<SnapshotInfo>> {
+    let opened = catalog.open().await?;
+    let ident = catalog::table_ident(namespace, table)?;
+    let table = opened
+        .load_table(&ident)
+        .await
+        .map_err(|e| catalog::catalog_error(&format!("{} table {ident}", catalog.describe()), e))?;
+    let metadata = table.metadata();
+    let current = metadata.current_snapshot_id();
+    let mut list: Vec<SnapshotInfo> = metadata
+        .snapshots()
+        .map(|s| {
+            let summary = s.summary();
+            let number = |key: &str| summary.additional_properties.get(key).and_then(|v| v.parse().ok());
+            SnapshotInfo {
+                snapshot_id: s.snapshot_id(),
+                parent_id: s.parent_snapshot_id(),
+                timestamp_ms: s.timestamp_ms(),
+                operation: summary.operation.as_str().to_string(),
+                added_records: number("added-records"),
+                total_records: number("total-records"),
+                run_id: summary.additional_properties.get(RUN_ID_PROPERTY).cloned(),
+                source_table: summary.additional_properties.get(SOURCE_TABLE_PROPERTY).cloned(),
+                current: Some(s.snapshot_id()) == current,
+            }
+        })
+        .collect();
+    list.sort_by_key(|s| (s.timestamp_ms, s.snapshot_id));
+    Ok(list)
+}
