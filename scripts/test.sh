@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 source scripts/prerequisites.sh
 
 python3 harness/cluster.py install
+python3 harness/rest_catalog.py install
 python3 harness/venv.py >/dev/null
 # Leave no JVM behind, pass or fail.
-trap 'python3 harness/cluster.py stop' EXIT
+trap 'python3 harness/cluster.py stop; python3 harness/rest_catalog.py stop' EXIT
 
 cargo build --workspace --tests --locked
 cargo test --workspace --locked --no-fail-fast -- --test-threads 2

@@ -4,53 +4,13 @@ mod common;
 
 use std::path::Path;
 
+use common::scenarios::create_all_types;
 use common::*;
 
 const SHAPE: Shape = Shape { nodes: 1, num_tokens: 16, auth: false };
 
 fn hosts() -> &'static str {
     cluster(SHAPE)
-}
-
-/// The all-types table, filled with CQL literals (so the values are what Cassandra itself
-/// parsed, not what cqlbulk thinks they are): extremes, NaN and infinities, -0.0, huge
-/// varint, decimals with large and negative scales, negative durations, far dates and
-/// timestamps, 4-byte UTF-8, empty versus null, nested frozen UDTs, tuples and maps,
-/// vectors, a static column and a static-only partition.
-async fn create_all_types(ks: &TestKeyspace) {
-    for cql in [
-        "CREATE TYPE {ks}.address (street text, zip int, tags frozen<set<text>>)",
-        "CREATE TYPE {ks}.person (name text, home frozen<address>, points frozen<list<frozen<tuple<int, text>>>>)",
-        "CREATE TABLE {ks}.all_types (id int, ck int, s text static, a ascii, t text, ti tinyint, si smallint, \
-         i int, bi bigint, vi varint, f float, d double, dec decimal, b boolean, bl blob, u uuid, tu timeuuid, \
-         ip inet, dt date, tm time, ts timestamp, du duration, l list<int>, st set<text>, m map<text, int>, \
-         fl frozen<list<int>>, tup frozen<tuple<int, text, frozen<map<int, text>>>>, who frozen<person>, \
-         nest map<int, frozen<map<text, frozen<list<bigint>>>>>, vec vector<float, 3>, PRIMARY KEY (id, ck))",
-        "INSERT INTO {ks}.all_types (id, ck, s, a, t, ti, si, i, bi, vi, f, d, dec, b, bl, u, tu, ip, dt, tm, ts, du, \
-         l, st, m, fl, tup, who, nest, vec) VALUES (1, 1, 'static one', 'plain ascii', 'héllo, \"world\"\nnew line', \
-         1, 2, 3, 4, 5, 1.5, 2.25, 3.14159, true, 0xcafe, 3f1f3c2c-1d4a-4a8e-9a3a-2b3c4d5e6f70, \
-         50554d6e-29bb-11e5-b345-feff819cdc9f, '192.168.0.1', '2024-02-29', '12:34:56.789', '2024-05-01T10:11:12.345Z', \
-         1y2mo3d4h5m6s7ms8us9ns, [1, 2, 2, 3], {'a', 'b'}, {'k1': 1, 'k2': 2}, [7, 8], (1, 'one', {1: 'x'}), \
-         {name: 'Ada', home: {street: 'Main', zip: 12345, tags: {'home', 'work'}}, points: [(1, 'p'), (2, 'q')]}, \
-         {1: {'a': [1, 2]}, 2: {}}, [0.5, -1.25, 3.0])",
-        "INSERT INTO {ks}.all_types (id, ck, a, t, ti, si, i, bi, vi, f, d, dec, b, bl, ip, dt, tm, ts, du, fl, tup, vec) \
-         VALUES (2, 1, '', '', -128, -32768, -2147483648, -9223372036854775808, \
-         -123456789012345678901234567890123456789012345678901234567890, NaN, -0.0, 1.2E+3, false, 0x, '::1', \
-         0, '23:59:59.999999999', -8000000000000000, -1mo2d3ns, [], (1, null, null), [-0.0, 3.4028235E38, 1.0E-45])",
-        "INSERT INTO {ks}.all_types (id, ck, ti, si, i, bi, vi, f, d, dec, dt, tm, ts, du, t) VALUES (3, 1, 127, 32767, \
-         2147483647, 9223372036854775807, 98765432109876543210987654321098765432109876543210, Infinity, -Infinity, \
-         -0.000000000000000000000000000001230, 4294967295, '00:00:00', 8000000000000000, 0s, '😀 𝄞 漢字')",
-        "INSERT INTO {ks}.all_types (id, ck) VALUES (4, 1)",
-        "INSERT INTO {ks}.all_types (id, ck, dec, d, f, vi) VALUES (4, 2, 12345678901234567890.123456789012345678901234567890, \
-         1.7976931348623157E308, 1.4E-45, 0)",
-        "INSERT INTO {ks}.all_types (id, s) VALUES (5, 'static only')",
-        "INSERT INTO {ks}.all_types (id, ck, dt, ts, dec) VALUES (6, 1, '-0001-01-01', '1969-12-31T23:59:59.999Z', 1E-7)",
-        "CREATE TABLE {ks}.counters (id int PRIMARY KEY, hits counter, misses counter)",
-        "UPDATE {ks}.counters SET hits = hits + 9223372036854775807, misses = misses - 5 WHERE id = 1",
-        "UPDATE {ks}.counters SET hits = hits + 1 WHERE id = 2",
-    ] {
-        ks.execute(cql).await;
-    }
 }
 
 fn unload(ks: &TestKeyspace, table: &str, format: &str, dir: &Path, extra: &[&str]) -> String {

@@ -262,3 +262,35 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Runs the independent Python check of an Iceberg export (tests/python/check_unload.py
+/// with PyIceberg): the table read by the Python driver against the Iceberg table read by
+/// PyIceberg, plus the schema mapping. `catalog` is e.g. `["--warehouse", dir]`.
+pub fn check_iceberg(hosts: &str, keyspace: &str, table: &str, catalog: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_unload.py");
+    let output = Command::new(python())
+        .arg(script)
+        .args(["--hosts", hosts, "--keyspace", keyspace, "--table", table, "--format", "iceberg"])
+        .args(catalog)
+        .output()
+        .expect("run check_unload.py");
+    assert!(
+        output.status.success(),
+        "the Iceberg table differs from {keyspace}.{table}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs a Python snippet in the oracle virtualenv (PyIceberg, pyarrow, the driver) with
+/// `args` as `sys.argv[1:]`; returns its stdout, failing the test if it fails.
+pub fn python_snippet(code: &str, args: &[&str]) -> String {
+    let output = Command::new(python()).arg("-c").arg(code).args(args).output().expect("run python");
+    assert!(
+        output.status.success(),
+        "python failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}

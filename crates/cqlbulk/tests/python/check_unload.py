@@ -2,12 +2,15 @@
 """Independent check of `cqlbulk unload` output against the table itself.
 
 Reads the table with the Python cassandra-driver, reads the unloaded files with pyarrow
-(Parquet) or Python's csv / json modules, turns both sides into the same canonical Python
+(Parquet), Python's csv / json modules, or PyIceberg (an Iceberg table, whose schema is
+checked against the documented mapping too), turns both sides into the same canonical Python
 values following docs/types.md, and compares them row by row, keyed by primary key.
 Prints the differences and exits 1 if there is any; prints `ok N rows` otherwise.
 
     check_unload.py --hosts 127.0.0.1 --keyspace ks --table t --format csv --dir DIR \
         [--compression gzip] [--columns a,b]
+    check_unload.py --hosts … --keyspace ks --table t --format iceberg --warehouse DIR \
+        [--catalog-uri URL] [--namespace NS] [--iceberg-table T] [--snapshot-id ID]
 """
 
 import argparse
@@ -368,6 +371,73 @@ def read_parquet(args, types):
     return rows
 
 
+# Iceberg types cqlbulk gives top-level columns by default (docs/types.md); nested types
+# follow the same rules.
+ICEBERG_DEFAULTS = {
+    "ascii": "string", "text": "string", "varchar": "string", "inet": "string",
+    "tinyint": "int", "smallint": "int", "int": "int", "bigint": "long", "counter": "long",
+    "varint": "string", "decimal": "string", "float": "float", "double": "double",
+    "boolean": "boolean", "blob": "binary", "uuid": "uuid", "timeuuid": "uuid",
+    "date": "date", "time": "long", "timestamp": "timestamptz",
+}
+
+
+def open_iceberg_table(args):
+    if args.catalog_uri:
+        from pyiceberg.catalog.rest import RestCatalog
+        catalog = RestCatalog(args.catalog_name, uri=args.catalog_uri)
+    else:
+        from pyiceberg.catalog.sql import SqlCatalog
+        warehouse = os.path.abspath(args.warehouse)
+        catalog = SqlCatalog(args.catalog_name, uri=f"sqlite:///{warehouse}/catalog.db", warehouse=f"file://{warehouse}")
+    return catalog.load_table(f"{args.namespace or args.keyspace}.{args.iceberg_table or args.table}")
+
+
+def read_iceberg(args, types):
+    """The table as PyIceberg scans it (its own Parquet and manifest readers)."""
+    import pyarrow as pa
+    table = open_iceberg_table(args)
+    schema = table.schema()
+    problems = []
+    key = set(args.key)
+    for name, typ in types.items():
+        field = schema.find_field(name)
+        expected = args.expect_type.get(name, ICEBERG_DEFAULTS.get(typ[0]))
+        if expected and str(field.field_type) != expected:
+            problems.append(f"{name}: Iceberg type {field.field_type}, expected {expected}")
+        if name in args.partition_key and not field.required:
+            problems.append(f"{name}: a partition key column must be a required field")
+        if name not in key and field.required:
+            problems.append(f"{name}: a regular column must be optional")
+        if not field.doc:
+            problems.append(f"{name}: no CQL type in the field doc")
+    if problems:
+        raise SystemExit("\n".join(problems))
+    scan = table.scan(snapshot_id=args.snapshot_id) if args.snapshot_id else table.scan()
+    arrow = scan.to_arrow()
+    rows = []
+    columns = {}
+    for name in arrow.column_names:
+        if name not in types:
+            continue
+        col = arrow.column(name)
+        kind = types[name][0]
+        if kind == "date":
+            col = col.cast(pa.int32())
+        elif kind == "time" and pa.types.is_time(col.type):
+            columns[name] = [None if m is None else m * 1000 for m in col.cast(pa.int64()).to_pylist()]
+            continue
+        elif kind == "timestamp" and pa.types.is_timestamp(col.type):
+            micros = col.cast(pa.int64()).to_pylist()
+            assert all(m is None or m % 1000 == 0 for m in micros), f"{name}: sub-millisecond timestamps"
+            columns[name] = [None if m is None else m // 1000 for m in micros]
+            continue
+        columns[name] = col.to_pylist()
+    for i in range(arrow.num_rows):
+        rows.append({name: from_arrow(types[name], columns[name][i]) for name in columns})
+    return rows
+
+
 def read_table(args, types, session):
     """The table through the driver, with timestamps as raw milliseconds (any range)."""
     select = []
@@ -386,10 +456,20 @@ def main():
     parser.add_argument("--hosts", required=True)
     parser.add_argument("--keyspace", required=True)
     parser.add_argument("--table", required=True)
-    parser.add_argument("--format", required=True, choices=["csv", "json", "parquet"])
-    parser.add_argument("--dir", required=True)
+    parser.add_argument("--format", required=True, choices=["csv", "json", "parquet", "iceberg"])
+    parser.add_argument("--dir")
     parser.add_argument("--columns")
+    # Iceberg: the catalog (embedded SQL in --warehouse, or REST) and table to read.
+    parser.add_argument("--warehouse")
+    parser.add_argument("--catalog-uri")
+    parser.add_argument("--catalog-name", default="cqlbulk")
+    parser.add_argument("--namespace")
+    parser.add_argument("--iceberg-table")
+    parser.add_argument("--snapshot-id", type=int)
+    # NAME=TYPE: a column exported with a typed option (e.g. dec=decimal(38, 6)).
+    parser.add_argument("--expect-type", action="append", default=[])
     args = parser.parse_args()
+    args.expect_type = dict(item.split("=", 1) for item in args.expect_type)
 
     cluster = Cluster(args.hosts.split(","))
     session = cluster.connect()
@@ -398,11 +478,14 @@ def main():
     udts.update({n: list(zip(u.field_names, u.field_types)) for n, u in meta.user_types.items()})
     table = meta.tables[args.table]
     key = [c.name for c in table.primary_key]
+    args.key = key
+    args.partition_key = [c.name for c in table.partition_key]
     columns = args.columns.split(",") if args.columns else list(table.columns)
     types = {n: parse_type(table.columns[n].cql_type, udts) for n in columns}
 
     expected = read_table(args, types, session)
-    actual = {"csv": read_csv, "json": read_json, "parquet": read_parquet}[args.format](args, types)
+    readers = {"csv": read_csv, "json": read_json, "parquet": read_parquet, "iceberg": read_iceberg}
+    actual = readers[args.format](args, types)
 
     def keyed(rows, what):
         out = {}
