@@ -34,7 +34,7 @@ DSBULK_LIB = CACHE / "dsbulk-1.10.0" / "lib"
 VENV = CACHE / "bench-venv"
 KEYSPACE = "cqlbulk_bench"
 
-WORKLOADS = ["count", "unload-csv", "unload-json", "unload-parquet", "unload-null"]
+WORKLOADS = ["count", "unload-csv", "unload-json", "unload-parquet", "unload-iceberg", "unload-null"]
 
 
 def log(msg):
@@ -100,7 +100,8 @@ def commands(tool, workload, dataset, out):
         if workload == "count":
             return base + ["count", "-k", KEYSPACE, "-t", dataset, "-q"], count_stdout
         fmt = workload.split("-")[1]
-        return (base + ["unload", "-k", KEYSPACE, "-t", dataset, "--format", fmt, "--url", str(out / "data"),
+        target = ["--warehouse" if fmt == "iceberg" else "--url", str(out / "data")]
+        return (base + ["unload", "-k", KEYSPACE, "-t", dataset, "--format", fmt, *target,
                         "--log-dir", str(out / "logs"), "-q"], ROW_COUNTERS[fmt])
     if tool == "dsbulk":
         java = ["java", "-cp", f"{DSBULK_LIB}/*", "com.datastax.oss.dsbulk.runner.DataStaxBulkLoader"]
@@ -146,12 +147,22 @@ def count_parquet(out, _stdout):
                               capture_output=True, text=True).stdout)
 
 
+def count_iceberg(out, _stdout):
+    """Rows in the table's Parquet data files (one snapshot per run, so all of them)."""
+    code = ("import pyarrow.parquet as pq, glob, sys; "
+            "print(sum(pq.ParquetFile(p).metadata.num_rows "
+            "for p in glob.glob(sys.argv[1] + '/**/data/**/*.parquet', recursive=True)))")
+    return int(subprocess.run([str(VENV / "bin/python"), "-c", code, str(out / "data")], check=True,
+                              capture_output=True, text=True).stdout)
+
+
 def count_null(out, _stdout):
     summary = glob.glob(str(out / "logs" / "*" / "summary.json"))
     return json.loads(Path(summary[0]).read_text())["rows"]
 
 
-ROW_COUNTERS = {"csv": count_csv, "json": count_json, "parquet": count_parquet, "null": count_null}
+ROW_COUNTERS = {"csv": count_csv, "json": count_json, "parquet": count_parquet, "iceberg": count_iceberg,
+                "null": count_null}
 
 
 def measure(cmd, counter, out, expected_rows, pid):

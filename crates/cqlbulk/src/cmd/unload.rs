@@ -84,8 +84,8 @@ pub struct Args {
     target_file_size: u64,
 
     /// Iceberg: data files each worker keeps open at once (one per partition it meets); when
-    /// more are needed, the least recently used is closed. Memory grows with it (each open
-    /// file buffers a row group).
+    /// more are needed, the least recently used is closed, so more partitions mean more,
+    /// smaller files. A worker's open files share 64 MiB of row-group buffers.
     #[arg(long, default_value_t = 16, value_name = "N")]
     max_open_files: usize,
 

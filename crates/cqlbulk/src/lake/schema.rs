@@ -640,6 +640,53 @@ mod tests {
         assert_eq!(TimestampAs::parse("long").unwrap(), TimestampAs::Millis);
     }
 
+    fn column(name: &str, typ: ColumnType<'static>, kind: ColumnKind) -> CqlColumn {
+        CqlColumn { name: name.into(), cql_type: cql_type_name(&typ), kind, typ }
+    }
+
+    /// What: key columns become required identifier fields, except where Iceberg forbids
+    /// it or a static-only row makes clustering columns null. Why: engines use identifier
+    /// fields as the row key; a wrong one is worse than none.
+    #[test]
+    fn keys_become_required_identifier_fields_only_when_valid() {
+        let int = ColumnType::Native(NativeType::Int);
+        let plain = [
+            column("p", int.clone(), ColumnKind::PartitionKey),
+            column("c", ColumnType::Native(NativeType::TinyInt), ColumnKind::Clustering),
+            column(
+                "v",
+                ColumnType::Vector { typ: Box::new(ColumnType::Native(NativeType::Float)), dimensions: 3 },
+                ColumnKind::Regular,
+            ),
+        ];
+        let schema = new_table_schema(&plain, &TypeOptions::default()).unwrap();
+        assert_eq!(schema.identifier_field_ids().collect::<Vec<_>>(), vec![1, 2]);
+        let c = schema.field_by_name("c").unwrap();
+        assert!(c.required);
+        assert_eq!(c.field_type.to_string(), "int");
+        assert_eq!(c.doc.as_deref(), Some("tinyint"));
+        let v = schema.field_by_name("v").unwrap();
+        assert!(!v.required);
+        assert!(
+            matches!(v.field_type.as_ref(), Type::List(l) if *l.element_field.field_type == Type::Primitive(PrimitiveType::Float))
+        );
+        assert_eq!(v.doc.as_deref(), Some("vector<float, 3>"));
+
+        let with_static = [
+            column("p", int.clone(), ColumnKind::PartitionKey),
+            column("c", int.clone(), ColumnKind::Clustering),
+            column("s", int.clone(), ColumnKind::Static),
+        ];
+        let schema = new_table_schema(&with_static, &TypeOptions::default()).unwrap();
+        assert!(!schema.field_by_name("c").unwrap().required);
+        assert_eq!(schema.identifier_field_ids().count(), 0);
+
+        let float_key = [column("p", ColumnType::Native(NativeType::Double), ColumnKind::PartitionKey)];
+        let schema = new_table_schema(&float_key, &TypeOptions::default()).unwrap();
+        assert!(schema.field_by_name("p").unwrap().required);
+        assert_eq!(schema.identifier_field_ids().count(), 0);
+    }
+
     #[test]
     fn partition_by_parses_spark_spelling() {
         let terms = parse_partition_by("day(ts), bucket(16, id),truncate(4,name), region, \"Odd\"").unwrap();

@@ -31,6 +31,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sink::WrittenFile;
 use crate::text::ColumnText;
 
+/// Row-group memory one worker's open data files may hold together.
+const WORKER_BUFFER_BYTES: usize = 64 << 20;
+const MIN_ROW_GROUP_BYTES: usize = 2 << 20;
+
 /// Where and how a run writes data files; shared by every split.
 pub struct DataFileTarget {
     pub schema: SchemaRef,
@@ -80,9 +84,14 @@ impl DataFileTarget {
                     .map_err(|e| iceberg_error("partition spec", e))?,
             )
         };
+        // Each open file buffers its row group in memory: a worker's open files share one
+        // budget, so partitioned exports get smaller row groups rather than more memory.
+        let open_files = if spec.is_unpartitioned() { 1 } else { options.max_open_files.max(1) };
+        let row_group_bytes = (WORKER_BUFFER_BYTES / open_files).max(MIN_ROW_GROUP_BYTES);
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
+            .set_max_row_group_bytes(Some(row_group_bytes))
             // As in the Parquet sink: a dictionary page larger than this falls back to plain
             // encoding, which keeps high-cardinality columns from bloating memory.
             .set_dictionary_page_size_limit(64 << 10)
