@@ -32,9 +32,10 @@ import sys
 import time
 from pathlib import Path
 
+from jvm_tools import CACHE_DIR, HarnessError, install_jars, mark_installed, tail
+
 CASSANDRA_VERSION = "5.0.9"  # newest 5.0 patch on Maven Central on 2026-11-24; pinned
 HARNESS_DIR = Path(__file__).resolve().parent
-CACHE_DIR = Path(os.environ.get("CQLBULK_CACHE", Path.home() / ".cache" / "cqlbulk"))
 INSTALL_DIR = CACHE_DIR / f"cassandra-{CASSANDRA_VERSION}"
 CLUSTER_DIR = Path(os.environ.get("CQLBULK_CLUSTER_DIR", CACHE_DIR / "cluster"))
 CQL_PORT = 9042
@@ -79,9 +80,6 @@ GC_FLAGS = [
 ]
 
 
-class HarnessError(Exception):
-    pass
-
 
 def log(msg: str) -> None:
     print(f"cluster: {msg}", file=sys.stderr, flush=True)
@@ -97,35 +95,13 @@ def lib_dir() -> Path:
 
 def install() -> None:
     """Resolve cassandra-all and its runtime dependencies into the cache (once)."""
-    marker = INSTALL_DIR / ".complete"
-    if marker.exists():
+    if (INSTALL_DIR / ".complete").exists():
         return
-    if shutil.which("mvn") is None:
-        raise HarnessError("Maven (mvn) is not on PATH: install it (apt-get install maven)")
-    log(f"installing Cassandra {CASSANDRA_VERSION} from Maven Central into {INSTALL_DIR}")
-    started = time.monotonic()
-    if lib_dir().exists():
-        shutil.rmtree(lib_dir())
-    cmd = [
-        "mvn", "-q", "-B",
-        "-f", str(HARNESS_DIR / "pom.xml"),
-        f"-Dmaven.repo.local={CACHE_DIR / 'm2'}",
-        f"-Dcassandra.version={CASSANDRA_VERSION}",
-        "dependency:copy-dependencies",
-        "-DincludeScope=runtime",
-        f"-DoutputDirectory={lib_dir()}",
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise HarnessError(
-            "Maven could not resolve cassandra-all "
-            f"{CASSANDRA_VERSION}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
-        )
+    install_jars(HARNESS_DIR / "pom.xml", INSTALL_DIR, {"cassandra.version": CASSANDRA_VERSION}, f"Cassandra {CASSANDRA_VERSION}", log)
     jamm = sorted(lib_dir().glob("jamm-*.jar"))
     if not jamm:
         raise HarnessError(f"jamm (the memory-measuring agent) is missing from {lib_dir()}")
-    marker.write_text(CASSANDRA_VERSION + "\n")
-    log(f"installed in {time.monotonic() - started:.0f}s")
+    mark_installed(INSTALL_DIR, CASSANDRA_VERSION)
 
 
 # ---------------------------------------------------------------------------------------
@@ -292,12 +268,6 @@ def cql_port_open(address: str) -> bool:
 # ---------------------------------------------------------------------------------------
 # Start and stop
 
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log written)"
 
 
 def peers_seen_up(index: int, nodes: int) -> bool:

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,20 +34,18 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from jvm_tools import CACHE_DIR, HarnessError, install_jars, mark_installed, tail
+
 ICEBERG_VERSION = "1.11.0"  # newest iceberg-open-api on Maven Central on 2026-11-24; pinned
 MAIN_CLASS = "org.apache.iceberg.rest.RESTCatalogServer"
 HARNESS_DIR = Path(__file__).resolve().parent
 POM = HARNESS_DIR / "rest-catalog-pom.xml"
-CACHE_DIR = Path(os.environ.get("CQLBULK_CACHE", Path.home() / ".cache" / "cqlbulk"))
 INSTALL_DIR = CACHE_DIR / f"iceberg-rest-{ICEBERG_VERSION}"
 STATE_DIR = CACHE_DIR / "rest-catalog"
 DEFAULT_PORT = 8181
 # The file name of the catalog's own sqlite database inside the warehouse.
 CATALOG_DB = "rest_catalog.db"
 
-
-class HarnessError(Exception):
-    pass
 
 
 def log(msg: str) -> None:
@@ -65,35 +62,13 @@ def lib_dir() -> Path:
 
 def install() -> None:
     """Resolve the REST catalog server and its runtime dependencies into the cache (once)."""
-    marker = INSTALL_DIR / ".complete"
-    if marker.exists():
+    if (INSTALL_DIR / ".complete").exists():
         return
-    if shutil.which("mvn") is None:
-        raise HarnessError("Maven (mvn) is not on PATH: install it (apt-get install maven)")
-    log(f"installing the Iceberg {ICEBERG_VERSION} REST catalog from Maven Central into {INSTALL_DIR}")
-    started = time.monotonic()
-    if lib_dir().exists():
-        shutil.rmtree(lib_dir())
-    cmd = [
-        "mvn", "-q", "-B",
-        "-f", str(POM),
-        f"-Dmaven.repo.local={CACHE_DIR / 'm2'}",
-        f"-Diceberg.version={ICEBERG_VERSION}",
-        "dependency:copy-dependencies",
-        "-DincludeScope=runtime",
-        f"-DoutputDirectory={lib_dir()}",
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise HarnessError(
-            f"Maven could not resolve the Iceberg {ICEBERG_VERSION} REST catalog:\n"
-            f"{result.stdout[-3000:]}{result.stderr[-3000:]}"
-        )
+    install_jars(POM, INSTALL_DIR, {"iceberg.version": ICEBERG_VERSION}, f"the Iceberg {ICEBERG_VERSION} REST catalog", log)
     fixtures = lib_dir() / f"iceberg-open-api-{ICEBERG_VERSION}-test-fixtures.jar"
     if not fixtures.exists():
         raise HarnessError(f"{fixtures.name} (the server's classes) is missing from {lib_dir()}")
-    marker.write_text(ICEBERG_VERSION + "\n")
-    log(f"installed in {time.monotonic() - started:.0f}s")
+    mark_installed(INSTALL_DIR, ICEBERG_VERSION)
 
 
 # ---------------------------------------------------------------------------------------
@@ -153,12 +128,6 @@ def answers_config(port: int) -> bool:
     except (OSError, ValueError):
         return False
 
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log written)"
 
 
 # ---------------------------------------------------------------------------------------

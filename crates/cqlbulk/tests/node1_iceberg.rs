@@ -5,7 +5,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::scenarios::{create_all_types, fill_100k};
 use common::*;
@@ -362,22 +361,6 @@ fn start_slow_export(ks: &str, warehouse: &Path, log_dir: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn wait_for_checkpoint(log_dir: &Path, lines: usize) -> PathBuf {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(op) =
-            std::fs::read_dir(log_dir).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path())
-        {
-            let done = std::fs::read_to_string(op.join("checkpoint.jsonl")).map_or(0, |t| t.lines().count());
-            if done >= lines {
-                return op;
-            }
-        }
-        assert!(Instant::now() < deadline, "the export never reached {lines} finished splits");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// What: an Iceberg export SIGKILLed mid-run shows no snapshot (nothing visible); resume

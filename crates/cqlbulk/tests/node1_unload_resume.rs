@@ -2,9 +2,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::scenarios::*;
 use common::*;
@@ -29,23 +28,6 @@ fn start_slow_unload(ks: &str, format: &str, dir: &Path, log_dir: &Path) -> Chil
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// The one operation directory under `log_dir`, once its checkpoint has `lines` entries.
-fn wait_for_checkpoint(log_dir: &Path, lines: usize) -> PathBuf {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(op) =
-            std::fs::read_dir(log_dir).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path())
-        {
-            let done = std::fs::read_to_string(op.join("checkpoint.jsonl")).map_or(0, |t| t.lines().count());
-            if done >= lines {
-                return op;
-            }
-        }
-        assert!(Instant::now() < deadline, "the unload never reached {lines} finished splits");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn resume(ks: &str, format: &str, dir: &Path, operation: &Path) {

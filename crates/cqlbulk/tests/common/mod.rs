@@ -11,6 +11,7 @@ pub mod scenarios;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use scylla::client::session::Session;
@@ -293,4 +294,21 @@ pub fn python_snippet(code: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// The one operation directory under `log_dir`, once its checkpoint has `lines` entries.
+pub fn wait_for_checkpoint(log_dir: &Path, lines: usize) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(op) =
+            std::fs::read_dir(log_dir).ok().and_then(|mut d| d.next()).map(|e| e.unwrap().path())
+        {
+            let done = std::fs::read_to_string(op.join("checkpoint.jsonl")).map_or(0, |t| t.lines().count());
+            if done >= lines {
+                return op;
+            }
+        }
+        assert!(Instant::now() < deadline, "the run never reached {lines} finished splits");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
