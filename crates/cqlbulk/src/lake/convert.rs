@@ -127,39 +127,22 @@ pub fn convert(array: &ArrayRef, target: &FieldRef) -> Result<ArrayRef, ConvertE
             Ok(Arc::new(Time64MicrosecondArray::new(ScalarBuffer::from(micros), nanos.nulls().cloned())))
         }
         (DataType::Utf8, DataType::Decimal128(precision, scale)) => {
-            let texts = array.as_string::<i32>();
-            let mut values = Vec::with_capacity(texts.len());
-            for row in 0..texts.len() {
-                if texts.is_null(row) {
-                    values.push(0);
-                    continue;
-                }
-                let text = texts.value(row);
-                let value = decimal_to_unscaled(text, *precision, *scale).map_err(|why| {
-                    error(row, format!("{text} does not fit decimal({precision},{scale}): {why}"))
-                })?;
-                values.push(value);
-            }
-            let out = Decimal128Array::new(ScalarBuffer::from(values), texts.nulls().cloned())
+            let (values, nulls) = parse_texts(array, |text| {
+                decimal_to_unscaled(text, *precision, *scale)
+                    .map_err(|why| format!("{text} does not fit decimal({precision},{scale}): {why}"))
+            })?;
+            let out = Decimal128Array::new(ScalarBuffer::from(values), nulls)
                 .with_precision_and_scale(*precision, *scale)
                 .map_err(|e| error(0, e.to_string()))?;
             Ok(Arc::new(out))
         }
         (DataType::Utf8, DataType::Int64) => {
-            let texts = array.as_string::<i32>();
-            let mut values = Vec::with_capacity(texts.len());
-            for row in 0..texts.len() {
-                if texts.is_null(row) {
-                    values.push(0);
-                    continue;
-                }
-                let text = texts.value(row);
-                let value = text.parse::<i64>().map_err(|_| {
-                    error(row, format!("{text} does not fit long (64 bits); export with --varint-as string"))
-                })?;
-                values.push(value);
-            }
-            Ok(Arc::new(Int64Array::new(ScalarBuffer::from(values), texts.nulls().cloned())))
+            let (values, nulls) = parse_texts(array, |text| {
+                text.parse::<i64>().map_err(|_| {
+                    format!("{text} does not fit long (64 bits); export with --varint-as string")
+                })
+            })?;
+            Ok(Arc::new(Int64Array::new(ScalarBuffer::from(values), nulls)))
         }
         (DataType::List(_), DataType::List(element)) => {
             let list = array.as_list::<i32>();
@@ -216,6 +199,23 @@ pub fn convert(array: &ArrayRef, target: &FieldRef) -> Result<ArrayRef, ConvertE
         }
         (from, to) => Err(error(0, format!("no conversion from Arrow {from} to {to}"))),
     }
+}
+
+/// Parses every non-null value of a text array; the first that fails is the error.
+fn parse_texts<T: Default>(
+    array: &ArrayRef,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<(Vec<T>, Option<arrow_buffer::NullBuffer>), ConvertError> {
+    let texts = array.as_string::<i32>();
+    let mut values = Vec::with_capacity(texts.len());
+    for row in 0..texts.len() {
+        values.push(if texts.is_null(row) {
+            T::default()
+        } else {
+            parse(texts.value(row)).map_err(|m| error(row, m))?
+        });
+    }
+    Ok((values, texts.nulls().cloned()))
 }
 
 fn nested(mut e: ConvertError, field: &Field, parent_row: impl Fn(usize) -> usize) -> ConvertError {

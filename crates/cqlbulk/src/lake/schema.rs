@@ -362,7 +362,7 @@ pub fn evolve(
             None => evolution.added.push((column.name.clone(), wanted, column.cql_type.clone())),
             Some(field) => {
                 let existing = field.field_type.as_ref();
-                let same = same_shape(existing, &wanted);
+                let same = same_shape(existing, &wanted, false);
                 if !same && (explicit.any() || !is_home_of(existing, &column.typ)) {
                     return Err(Error::new(
                         ErrorKind::InvalidInput,
@@ -420,23 +420,28 @@ impl ExplicitOptions {
     }
 }
 
-/// Equal types, ignoring field ids (which differ between a fresh mapping and the table).
-fn same_shape(a: &Type, b: &Type) -> bool {
+/// Equal types, ignoring field ids (which differ between a fresh mapping and the table);
+/// with `any_decimal`, every decimal matches every decimal.
+fn same_shape(a: &Type, b: &Type, any_decimal: bool) -> bool {
+    let same = |x: &Type, y: &Type| same_shape(x, y, any_decimal);
     match (a, b) {
-        (Type::Primitive(a), Type::Primitive(b)) => a == b,
-        (Type::List(a), Type::List(b)) => {
-            same_shape(&a.element_field.field_type, &b.element_field.field_type)
+        (Type::Primitive(PrimitiveType::Decimal { .. }), Type::Primitive(PrimitiveType::Decimal { .. }))
+            if any_decimal =>
+        {
+            true
         }
+        (Type::Primitive(a), Type::Primitive(b)) => a == b,
+        (Type::List(a), Type::List(b)) => same(&a.element_field.field_type, &b.element_field.field_type),
         (Type::Map(a), Type::Map(b)) => {
-            same_shape(&a.key_field.field_type, &b.key_field.field_type)
-                && same_shape(&a.value_field.field_type, &b.value_field.field_type)
+            same(&a.key_field.field_type, &b.key_field.field_type)
+                && same(&a.value_field.field_type, &b.value_field.field_type)
         }
         (Type::Struct(a), Type::Struct(b)) => {
             a.fields().len() == b.fields().len()
                 && a.fields()
                     .iter()
                     .zip(b.fields())
-                    .all(|(x, y)| x.name == y.name && same_shape(&x.field_type, &y.field_type))
+                    .all(|(x, y)| x.name == y.name && same(&x.field_type, &y.field_type))
         }
         _ => false,
     }
@@ -455,32 +460,8 @@ fn is_home_of(existing: &Type, typ: &ColumnType) -> bool {
     ];
     variants.iter().any(|options| {
         let mut ids = 0;
-        iceberg_type(typ, options, &mut ids).is_ok_and(|t| same_shape_loose(existing, &t))
+        iceberg_type(typ, options, &mut ids).is_ok_and(|t| same_shape(existing, &t, true))
     })
-}
-
-/// As [`same_shape`], but any decimal matches any decimal.
-fn same_shape_loose(a: &Type, b: &Type) -> bool {
-    match (a, b) {
-        (Type::Primitive(PrimitiveType::Decimal { .. }), Type::Primitive(PrimitiveType::Decimal { .. })) => {
-            true
-        }
-        (Type::List(a), Type::List(b)) => {
-            same_shape_loose(&a.element_field.field_type, &b.element_field.field_type)
-        }
-        (Type::Map(a), Type::Map(b)) => {
-            same_shape_loose(&a.key_field.field_type, &b.key_field.field_type)
-                && same_shape_loose(&a.value_field.field_type, &b.value_field.field_type)
-        }
-        (Type::Struct(a), Type::Struct(b)) => {
-            a.fields().len() == b.fields().len()
-                && a.fields()
-                    .iter()
-                    .zip(b.fields())
-                    .all(|(x, y)| x.name == y.name && same_shape_loose(&x.field_type, &y.field_type))
-        }
-        _ => same_shape(a, b),
-    }
 }
 
 /// One `--partition-by` term: a transform of a column.
