@@ -3,12 +3,18 @@
 
     bench/run.sh [--rows 1000000] [--fat-rows 100000] [--wide-rows N] [--runs 3]
                  [--datasets narrow,typical,wide,fat] [--workloads count,unload-csv,...]
+                 [--tools cqlbulk,dsbulk,cqlsh] [--no-build]
 
 For every dataset and workload, each tool runs --runs times, tools alternating, and the
 medians are reported: wall seconds, rows/s, client CPU seconds (user+sys of the tool and
 the children it waits for), Cassandra's CPU seconds over the same interval (from /proc),
 peak RSS of the tool's largest process, and output bytes. Every run's output rows are
 counted and must equal the table's rows, so a fast wrong answer cannot win.
+
+Load workloads read a CSV export of the dataset made once (cached in
+$CQLBULK_CACHE/bench-inputs and reused while the table's row count matches) into an empty
+copy table DATASET_load, truncated before every run (not measured); the copy's rows must
+equal the source's.
 
 Writes bench/results/<stamp>.md, .json and .png. Not a test: run it by hand.
 """
@@ -26,15 +32,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "harness"))
+import dsbulk  # noqa: E402  (harness/dsbulk.py: DSBulk from Maven Central)
+
 CACHE = Path(os.environ.get("CQLBULK_CACHE", Path.home() / ".cache" / "cqlbulk"))
+CLUSTER_DIR = Path(os.environ.get("CQLBULK_CLUSTER_DIR", CACHE / "cluster"))
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target"))
 CQLBULK = TARGET / "release" / "cqlbulk"
 BENCH_DATA = TARGET / "release" / "examples" / "bench_data"
-DSBULK_LIB = CACHE / "dsbulk-1.10.0" / "lib"
 VENV = CACHE / "bench-venv"
+# The load workloads' input files, made once per dataset (see ensure_input).
+INPUTS = CACHE / "bench-inputs"
 KEYSPACE = "cqlbulk_bench"
 
-WORKLOADS = ["count", "unload-csv", "unload-json", "unload-parquet", "unload-iceberg", "unload-null"]
+WORKLOADS = ["count", "unload-csv", "unload-json", "unload-parquet", "unload-iceberg", "unload-null", "load-csv"]
 
 
 def log(msg):
@@ -45,16 +56,20 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
-def setup():
+def setup(build):
     run(["python3", str(ROOT / "harness/cluster.py"), "start"], stdout=subprocess.DEVNULL)
-    run(["cargo", "build", "--release", "--locked", "--bin", "cqlbulk", "--example", "bench_data"], cwd=ROOT,
-        env={**os.environ, "CARGO_TARGET_DIR": str(TARGET)})
-    if not (DSBULK_LIB / ".complete").exists():
-        log("installing DSBulk 1.10.0 from Maven Central")
-        shutil.rmtree(DSBULK_LIB, ignore_errors=True)
-        run(["mvn", "-q", "-B", "-f", str(ROOT / "bench/peers/dsbulk-pom.xml"), f"-Dmaven.repo.local={CACHE / 'm2'}",
-             "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={DSBULK_LIB}"])
-        (DSBULK_LIB / ".complete").write_text("1.10.0\n")
+    if build:
+        run(["cargo", "build", "--release", "--locked", "--bin", "cqlbulk", "--example", "bench_data"], cwd=ROOT,
+            env={**os.environ, "CARGO_TARGET_DIR": str(TARGET)})
+    else:
+        missing = [str(p) for p in (CQLBULK, BENCH_DATA) if not p.exists()]
+        if missing:
+            sys.exit(f"bench: --no-build, but {' and '.join(missing)} not built")
+        log(f"--no-build: using the binaries in {TARGET / 'release'} as they are")
+    try:
+        dsbulk.install()
+    except dsbulk.HarnessError as err:
+        sys.exit(f"bench: {err}")
     requirements = ROOT / "bench/requirements.txt"
     marker = VENV / ".requirements"
     if not marker.exists() or marker.read_text() != requirements.read_text():
@@ -65,7 +80,7 @@ def setup():
 
 
 def cassandra_pid():
-    state = json.loads((CACHE / "cluster" / "cluster.json").read_text())
+    state = json.loads((CLUSTER_DIR / "cluster.json").read_text())
     return state["pids"]["1"]
 
 
@@ -89,12 +104,118 @@ def ensure_dataset(dataset, rows):
 
 
 # ---------------------------------------------------------------------------------------
+# Load workloads: their input files and the copy table they load into.
+
+
+def copy_table(dataset):
+    return f"{dataset}_load"
+
+
+_session = None
+
+
+def session():
+    """A driver session on the local node (the bench virtualenv has the Python driver)."""
+    global _session
+    if _session is None:
+        from cassandra.cluster import Cluster
+        _session = Cluster(["127.0.0.1"]).connect()
+        _session.default_timeout = 300  # TRUNCATE and DROP wait for a flush
+    return _session
+
+
+def tree_bytes(directory):
+    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+
+
+def ensure_input(dataset, rows, producer):
+    """The directory of CSV files holding the whole dataset, as `producer` writes them:
+    "cqlbulk" (`cqlbulk unload --format csv`: what cqlbulk and DSBulk load) or "cqlsh"
+    (`COPY TO`: the only CSV cqlsh's COPY FROM reads back; it cannot parse cqlbulk's base64
+    blobs, ISO-8601 timestamps with a `T` or JSON collections). Made once, reused while the
+    table's row count matches (a marker next to the directory holds it)."""
+    directory = INPUTS / f"{dataset}-{producer}"
+    marker = INPUTS / f"{dataset}-{producer}.json"
+    try:
+        if json.loads(marker.read_text())["rows"] == rows and directory.is_dir():
+            return directory
+    except (FileNotFoundError, ValueError, KeyError):
+        pass
+    log(f"writing the load input of {dataset} with {producer}")
+    marker.unlink(missing_ok=True)
+    shutil.rmtree(directory, ignore_errors=True)
+    partial = INPUTS / f".{dataset}-{producer}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    if producer == "cqlbulk":
+        with tempfile.TemporaryDirectory(prefix="cqlbulk-bench-logs-") as logs:
+            run([str(CQLBULK), "unload", "-k", KEYSPACE, "-t", dataset, "--format", "csv", "--url", str(partial),
+                 "--log-dir", logs, "-q"])
+    else:
+        # cqlsh writes doubles with 12 digits by default: ask for enough to read back the same value.
+        run([str(VENV / "bin/cqlsh"), "127.0.0.1", "-e",
+             f"COPY {KEYSPACE}.{dataset} TO '{partial / (dataset + '.csv')}' "
+             "WITH HEADER=true AND DOUBLEPRECISION=17 AND FLOATPRECISION=9"], cwd=partial.parent,
+            stdout=subprocess.DEVNULL)
+    written = count_csv_files(partial)
+    if written != rows:  # cqlsh exits 0 even when COPY fails
+        raise RuntimeError(f"{producer} wrote {written} rows of {dataset} into {partial}, the table has {rows}")
+    partial.rename(directory)
+    marker.write_text(json.dumps({"rows": rows, "bytes": tree_bytes(directory)}) + "\n")
+    return directory
+
+
+def create_copy_table(dataset):
+    """(Re)creates the empty copy table with the source's exact definition."""
+    meta = session().cluster.metadata
+    session().cluster.refresh_table_metadata(KEYSPACE, dataset)
+    cql = meta.keyspaces[KEYSPACE].tables[dataset].as_cql_query()
+    prefix = f"CREATE TABLE {KEYSPACE}.{dataset} ("
+    if not cql.startswith(prefix):
+        raise RuntimeError(f"unexpected table definition: {cql[:200]}")
+    session().execute(f"DROP TABLE IF EXISTS {KEYSPACE}.{copy_table(dataset)}")
+    session().execute(f"CREATE TABLE {KEYSPACE}.{copy_table(dataset)} (" + cql[len(prefix):])
+    clear_snapshots(copy_table(dataset))
+
+
+def truncate_copy_table(dataset):
+    session().execute(f"TRUNCATE {KEYSPACE}.{copy_table(dataset)}")
+    clear_snapshots(copy_table(dataset))
+
+
+def clear_snapshots(table):
+    """TRUNCATE and DROP snapshot the table first (auto_snapshot): without this every run
+    would keep a full copy of what it loaded on disk."""
+    for snapshots in glob.glob(str(CLUSTER_DIR / "node1" / "data" / KEYSPACE / f"{table}-*" / "snapshots")):
+        shutil.rmtree(snapshots, ignore_errors=True)
+
+
+def prepare_load(dataset, rows, tools):
+    """Input directory per tool, and the empty copy table."""
+    inputs = {}
+    for tool in tools:
+        inputs[tool] = ensure_input(dataset, rows, "cqlsh" if tool == "cqlsh" else "cqlbulk")
+    create_copy_table(dataset)
+    return inputs
+
+
+def cqlsh_batch_rows(directory, rows):
+    """COPY FROM sends up to 20 rows per batch, and Cassandra refuses batches over 50 KiB
+    (batch_size_fail_threshold): wide and fat rows need smaller batches."""
+    row_bytes = tree_bytes(directory) / max(rows, 1)
+    return max(1, min(20, int(16384 // max(row_bytes, 1))))
+
+
+# ---------------------------------------------------------------------------------------
 # One command per tool and workload, and how to count the rows it produced.
 
 
-def commands(tool, workload, dataset, out):
-    """The command line, and a function counting output rows; None if the tool lacks it."""
+def commands(tool, workload, dataset, out, source=None, rows=0):
+    """The command line, and a function counting output rows; None if the tool lacks it.
+    `source` is the input directory of a load workload."""
     table = f"{KEYSPACE}.{dataset}"
+    if workload == "load-csv":
+        return load_command(tool, dataset, out, source, rows), count_copy_table(dataset)
     if tool == "cqlbulk":
         base = [str(CQLBULK)]
         if workload == "count":
@@ -104,7 +225,7 @@ def commands(tool, workload, dataset, out):
         return (base + ["unload", "-k", KEYSPACE, "-t", dataset, "--format", fmt, *target,
                         "--log-dir", str(out / "logs"), "-q"], ROW_COUNTERS[fmt])
     if tool == "dsbulk":
-        java = ["java", "-cp", f"{DSBULK_LIB}/*", "com.datastax.oss.dsbulk.runner.DataStaxBulkLoader"]
+        java = dsbulk.dsbulk_command()
         common = ["-k", KEYSPACE, "-t", dataset, "--log.directory", str(out / "logs")]
         if workload == "unload-csv":
             return java + ["unload", "-url", str(out / "data")] + common, ROW_COUNTERS["csv"]
@@ -120,13 +241,41 @@ def commands(tool, workload, dataset, out):
     raise ValueError(tool)
 
 
+def load_command(tool, dataset, out, source, rows):
+    copy = copy_table(dataset)
+    if tool == "cqlbulk":
+        return [str(CQLBULK), "load", "-k", KEYSPACE, "-t", copy, "--format", "csv", "--url", str(source),
+                "--log-dir", str(out / "logs"), "-q"]
+    if tool == "dsbulk":
+        # cqlbulk's CSV escapes a quote inside a quoted field by doubling it (RFC 4180);
+        # DSBulk's default escape is a backslash, and its default 4096 characters per field
+        # is less than a fat row's base64 blob. The escape value is HOCON: a quoted "\"".
+        return dsbulk.dsbulk_command() + [
+            "load", "-k", KEYSPACE, "-t", copy, "-url", str(source), "-header", "true",
+            "-escape", '"\\""', "--connector.csv.maxCharsPerColumn", "-1", "--log.directory", str(out / "logs")]
+    if tool == "cqlsh":
+        batch = cqlsh_batch_rows(source, rows)
+        return [str(VENV / "bin/cqlsh"), "127.0.0.1", "-e",
+                f"COPY {KEYSPACE}.{copy} FROM '{source}/*.csv' WITH HEADER=true "
+                f"AND MAXBATCHSIZE={batch} AND MINBATCHSIZE={min(batch, 10)}"]
+    raise ValueError(tool)
+
+
+def count_copy_table(dataset):
+    return lambda _out, _stdout: table_rows(copy_table(dataset))
+
+
 def count_stdout(out, stdout):
     return int(stdout.strip().splitlines()[-1])
 
 
 def count_csv(out, _stdout):
+    return count_csv_files(out / "data")
+
+
+def count_csv_files(directory):
     rows = 0
-    for path in glob.glob(str(out / "data" / "**" / "*.csv"), recursive=True):
+    for path in glob.glob(str(directory / "**" / "*.csv"), recursive=True):
         with open(path, "rb") as f:
             rows += sum(1 for _ in f) - 1  # minus the header; the datasets have no line breaks in values
     return rows
@@ -165,12 +314,14 @@ ROW_COUNTERS = {"csv": count_csv, "json": count_json, "parquet": count_parquet, 
                 "null": count_null}
 
 
-def measure(cmd, counter, out, expected_rows, pid):
+def measure(cmd, counter, out, expected_rows, pid, input_dir=None):
+    """Runs `cmd` once in `out` (where cqlsh drops its error files). Loads report their
+    input's bytes as output bytes."""
     timing = out / "time"
     before = cpu_seconds(pid)
     started = time.monotonic()
     proc = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", str(timing)] + cmd,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=out)
     wall = time.monotonic() - started
     cassandra = cpu_seconds(pid) - before
     if proc.returncode != 0:
@@ -179,7 +330,10 @@ def measure(cmd, counter, out, expected_rows, pid):
     rows = counter(out, proc.stdout)
     if rows != expected_rows:
         raise RuntimeError(f"{' '.join(cmd[:3])}: {rows} rows in the output, the table has {expected_rows}")
-    size = sum(p.stat().st_size for p in (out / "data").rglob("*") if p.is_file()) if (out / "data").exists() else 0
+    if input_dir is not None:
+        size = tree_bytes(input_dir)
+    else:
+        size = tree_bytes(out / "data") if (out / "data").exists() else 0
     return {"wall": wall, "rows_per_s": expected_rows / wall, "client_cpu": float(user) + float(system),
             "rss_mib": int(rss_kb) / 1024, "cassandra_cpu": cassandra, "bytes": size}
 
@@ -197,15 +351,18 @@ GOALS = [
     ("unload-csv client CPU per row ≤ 0.25× DSBulk", "unload-csv", "client_cpu", "dsbulk", 0.25, "le"),
     ("unload-csv peak RSS ≤ 0.2× DSBulk", "unload-csv", "rss_mib", "dsbulk", 0.2, "le"),
     ("unload-csv rows/s ≥ 5× cqlsh COPY", "unload-csv", "rows_per_s", "cqlsh", 5.0, "ge"),
+    ("load-csv rows/s ≥ 1.5× DSBulk", "load-csv", "rows_per_s", "dsbulk", 1.5, "ge"),
+    ("load-csv rows/s ≥ 5× cqlsh COPY", "load-csv", "rows_per_s", "cqlsh", 5.0, "ge"),
 ]
 
 
 def report(results, args, stamp):
-    lines = [f"# cqlbulk vs DSBulk 1.10.0 vs cqlsh COPY — {stamp}", "",
+    lines = [f"# cqlbulk vs DSBulk {dsbulk.DSBULK_VERSION} vs cqlsh COPY — {stamp}", "",
              f"1 local Cassandra 5.0.9 node, {args.rows} rows per dataset ({args.wide_rows or args.rows} for wide, "
              f"{args.fat_rows} for fat), "
              f"median of {args.runs} runs, tools alternating. Client CPU = user+sys of the tool; "
-             "Cassandra CPU over the same interval.", ""]
+             "Cassandra CPU over the same interval. For load workloads, output MiB is the input's size "
+             "(cqlbulk and DSBulk load cqlbulk's CSV, cqlsh the CSV of its own COPY TO).", ""]
     for dataset, workloads in results.items():
         lines += [f"## {dataset}", "", "| workload | tool | wall s | rows/s | client CPU s | peak RSS MiB | Cassandra CPU s | output MiB |",
                   "|---|---|---|---|---|---|---|---|"]
@@ -265,10 +422,13 @@ def main():
     parser.add_argument("--datasets", default="narrow,typical,wide,fat")
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--tools", default="cqlbulk,dsbulk,cqlsh")
+    parser.add_argument("--no-build", action="store_true",
+                        help="use the cqlbulk and bench_data binaries already built in CARGO_TARGET_DIR/release "
+                             "instead of running cargo build --release")
     args = parser.parse_args()
 
     if Path(sys.prefix).resolve() != VENV.resolve():
-        setup()
+        setup(build=not args.no_build)
         # The rest needs pyarrow and matplotlib: go on inside the bench virtualenv.
         os.execv(str(VENV / "bin/python"), [str(VENV / "bin/python"), __file__, *sys.argv[1:]])
     pid = cassandra_pid()
@@ -279,6 +439,7 @@ def main():
         results[dataset] = {}
         for workload in args.workloads.split(","):
             samples = {}
+            inputs = prepare_load(dataset, rows, args.tools.split(",")) if workload.startswith("load-") else {}
             for run_index in range(args.runs):
                 tools = args.tools.split(",")
                 # Alternate the order so no tool always runs on a warmer cache.
@@ -286,11 +447,14 @@ def main():
                 for tool in tools:
                     work = Path(tempfile.mkdtemp(prefix="cqlbulk-bench-"))
                     try:
-                        spec = commands(tool, workload, dataset, work)
+                        spec = commands(tool, workload, dataset, work, inputs.get(tool), rows)
                         if spec is None:
                             continue
                         cmd, counter = spec
-                        samples.setdefault(tool, []).append(measure(cmd, counter, work, rows, pid))
+                        if inputs:
+                            truncate_copy_table(dataset)  # not measured
+                        samples.setdefault(tool, []).append(
+                            measure(cmd, counter, work, rows, pid, input_dir=inputs.get(tool)))
                         log(f"{dataset} {workload} {tool} run {run_index + 1}: "
                             f"{samples[tool][-1]['rows_per_s']:,.0f} rows/s")
                     finally:

@@ -7,7 +7,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cmd::Cli::parse();
+    // A command line clap cannot parse is a fatal error (3), so that 2 can keep DSBulk's
+    // meaning (too many errors); help and version are not errors.
+    let cli = match cmd::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { cmd::EXIT_FATAL } else { cmd::EXIT_OK });
+        }
+    };
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

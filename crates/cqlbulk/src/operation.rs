@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cqlbulk_ring::TokenRange;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -28,6 +29,41 @@ pub struct OperationSpec {
     pub output: String,
     /// The splits as `(start, end]` pairs, in split index order.
     pub splits: Vec<(i64, i64)>,
+}
+
+/// What an operation's `operation.json` holds: each kind of run has its own.
+pub trait Spec: Serialize + DeserializeOwned {
+    /// `unload`, `load`: the first word of the operation id.
+    const VERB: &'static str;
+    /// One line of `checkpoint.jsonl`: a finished piece of the work.
+    type Done: Serialize + DeserializeOwned;
+    fn keyspace(&self) -> &str;
+    fn table(&self) -> &str;
+    fn set_ids(&mut self, operation_id: String, run_id: String);
+    /// Whether a checkpoint record names a piece of this operation.
+    fn contains(&self, done: &Self::Done) -> bool;
+}
+
+impl Spec for OperationSpec {
+    const VERB: &'static str = "unload";
+    type Done = SplitDone;
+
+    fn keyspace(&self) -> &str {
+        &self.keyspace
+    }
+
+    fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn set_ids(&mut self, operation_id: String, run_id: String) {
+        self.operation_id = operation_id;
+        self.run_id = run_id;
+    }
+
+    fn contains(&self, done: &SplitDone) -> bool {
+        done.split < self.splits.len()
+    }
 }
 
 impl OperationSpec {
@@ -59,21 +95,20 @@ pub struct SplitDone {
     pub data_files: Vec<String>,
 }
 
-pub struct Operation {
+pub struct Operation<S: Spec = OperationSpec> {
     pub dir: PathBuf,
-    pub spec: OperationSpec,
-    /// Splits finished by earlier attempts of this operation (resume).
-    pub done: Vec<SplitDone>,
+    pub spec: S,
+    /// Pieces finished by earlier attempts of this operation (resume).
+    pub done: Vec<S::Done>,
     checkpoint: Mutex<File>,
     log: Mutex<File>,
 }
 
-impl Operation {
+impl<S: Spec> Operation<S> {
     /// Creates `<log_dir>/<operation id>/` for a new run.
-    pub fn create(log_dir: &Path, mut spec: OperationSpec) -> Result<Operation> {
-        let (id, run_id) = new_ids(&spec.keyspace, &spec.table, "unload");
-        spec.operation_id = id.clone();
-        spec.run_id = run_id;
+    pub fn create(log_dir: &Path, mut spec: S) -> Result<Operation<S>> {
+        let (id, run_id) = new_ids(spec.keyspace(), spec.table(), S::VERB);
+        spec.set_ids(id.clone(), run_id);
         let dir = log_dir.join(&id);
         fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
         let spec_path = dir.join("operation.json");
@@ -83,7 +118,7 @@ impl Operation {
     }
 
     /// Opens an existing operation directory to finish it.
-    pub fn resume(dir: &Path) -> Result<Operation> {
+    pub fn resume(dir: &Path) -> Result<Operation<S>> {
         let spec_path = dir.join("operation.json");
         let text = fs::read_to_string(&spec_path).map_err(|e| {
             Error::new(
@@ -91,17 +126,17 @@ impl Operation {
                 format!("--resume {}: cannot read operation.json: {e}", dir.display()),
             )
         })?;
-        let spec: OperationSpec = serde_json::from_str(&text).map_err(|e| {
+        let spec: S = serde_json::from_str(&text).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidInput,
                 format!("{}: not a cqlbulk operation file: {e}", spec_path.display()),
             )
         })?;
-        let done = read_checkpoint(&dir.join("checkpoint.jsonl"), spec.splits.len())?;
+        let done = read_checkpoint(&dir.join("checkpoint.jsonl"), &spec)?;
         Self::open(dir.to_path_buf(), spec, done)
     }
 
-    fn open(dir: PathBuf, spec: OperationSpec, done: Vec<SplitDone>) -> Result<Operation> {
+    fn open(dir: PathBuf, spec: S, done: Vec<S::Done>) -> Result<Operation<S>> {
         let append = |name: &str| {
             let path = dir.join(name);
             OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io_error(&path, e))
@@ -111,9 +146,9 @@ impl Operation {
         Ok(Operation { dir, spec, done, checkpoint, log })
     }
 
-    /// Records a finished split; durable when this returns.
-    pub fn record(&self, done: &SplitDone) -> Result<()> {
-        let mut line = serde_json::to_string(done).expect("split record serializes");
+    /// Records a finished piece; durable when this returns.
+    pub fn record(&self, done: &S::Done) -> Result<()> {
+        let mut line = serde_json::to_string(done).expect("checkpoint record serializes");
         line.push('\n');
         let mut file = self.checkpoint.lock().expect("checkpoint lock");
         file.write_all(line.as_bytes()).and_then(|_| file.sync_data()).map_err(|e| io_error(&self.dir, e))
@@ -134,7 +169,7 @@ impl Operation {
     }
 }
 
-fn read_checkpoint(path: &Path, splits: usize) -> Result<Vec<SplitDone>> {
+fn read_checkpoint<S: Spec>(path: &Path, spec: &S) -> Result<Vec<S::Done>> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -145,15 +180,15 @@ fn read_checkpoint(path: &Path, splits: usize) -> Result<Vec<SplitDone>> {
         BufReader::new(file).lines().collect::<std::io::Result<_>>().map_err(|e| io_error(path, e))?;
     let last = lines.len();
     for (number, line) in lines.into_iter().enumerate() {
-        match serde_json::from_str::<SplitDone>(&line) {
-            Ok(record) if record.split < splits => done.push(record),
-            // A crash can cut the last line short; that split is simply not finished.
+        match serde_json::from_str::<S::Done>(&line) {
+            Ok(record) if spec.contains(&record) => done.push(record),
+            // A crash can cut the last line short; that piece is simply not finished.
             Err(_) if number + 1 == last => break,
             _ => {
                 return Err(Error::new(
                     ErrorKind::InvalidInput,
                     format!(
-                        "{}: line {} is not a split record; the checkpoint is damaged",
+                        "{}: line {} is not a record of this operation; the checkpoint is damaged",
                         path.display(),
                         number + 1
                     ),

@@ -129,7 +129,7 @@ async fn bad_input_gives_one_clear_line() {
     assert_eq!(count_rows(hosts(), &ks.name, "MixedCase", &[]), 0);
 }
 
-/// What: bad flag values are refused by the parser with exit 2, before any connection.
+/// What: bad flag values are refused by the parser with exit 3 (fatal), before any connection.
 /// Why: a typo in `--consistency` must not start a full scan at the wrong level.
 #[test]
 fn bad_flags_are_refused_before_connecting() {
@@ -140,7 +140,7 @@ fn bad_flags_are_refused_before_connecting() {
         vec!["count", "-t", "t"],
     ] {
         let out = cqlbulk(&args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
     }
 }
 

@@ -54,7 +54,7 @@ enum Method {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
-    let connection = args.connection.connection_config()?;
+    let connection = args.connection.connection_config(scylla::statement::Consistency::LocalOne)?;
     let table = args.connection.table_name();
     let scan_config = args.scan.scan_config(&args.connection);
     let method = match args.method {

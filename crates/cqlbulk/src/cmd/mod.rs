@@ -5,6 +5,7 @@
 
 mod count;
 mod iceberg;
+mod load;
 mod unload;
 
 use std::io::IsTerminal;
@@ -19,10 +20,13 @@ use scylla::statement::Consistency;
 
 /// Everything went as asked.
 pub const EXIT_OK: u8 = 0;
-/// The run finished, but some token ranges or records failed; the summary says which.
+/// The run finished, but some token ranges or records failed; the summary says which
+/// (`verify`: the table and the dataset differ).
 pub const EXIT_COMPLETED_WITH_ERRORS: u8 = 1;
-/// The run could not start or had to stop (no connection, unknown table, bad input).
-/// (Exit code 2 is clap's, for a command line it cannot parse.)
+/// `load` stopped because more records failed than --max-errors allows.
+pub const EXIT_TOO_MANY_ERRORS: u8 = 2;
+/// The run could not start or had to stop (bad command line, no connection, unknown
+/// table, bad input).
 pub const EXIT_FATAL: u8 = 3;
 /// Stopped by Ctrl-C or SIGTERM.
 pub const EXIT_INTERRUPTED: u8 = 4;
@@ -35,8 +39,9 @@ pub const EXIT_INTERRUPTED: u8 = 4;
     long_about = "Move whole Apache Cassandra tables in and out, fast and exactly once.\n\n\
         cqlbulk splits the token ring into ranges, reads them in parallel from their \
         replicas with prepared token-range queries, and never misses or repeats a row.\n\n\
-        Exit codes: 0 success; 1 finished with errors (some ranges failed); \
-        2 bad command line; 3 fatal error; 4 interrupted."
+        Exit codes (DSBulk's): 0 success; 1 finished with errors (some ranges or records \
+        failed; verify: differences found); 2 load stopped at --max-errors; 3 fatal error \
+        (including a bad command line); 4 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -52,6 +57,7 @@ pub struct Cli {
 pub enum Command {
     Count(count::Args),
     Unload(unload::Args),
+    Load(load::Args),
     Iceberg(iceberg::Args),
 }
 
@@ -59,6 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Count(args) => count::run(args).await,
         Command::Unload(args) => unload::run(args).await,
+        Command::Load(args) => load::run(args).await,
         Command::Iceberg(args) => iceberg::run(args).await,
     }
 }
@@ -105,11 +112,12 @@ pub struct ConnectionArgs {
     #[arg(long, value_name = "NAME")]
     pub dc: Option<String>,
 
-    /// Consistency level of every read: ANY, ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM,
-    /// EACH_QUORUM, LOCAL_ONE. Above ONE, each range is read from several replicas, which
-    /// multiplies the load on the cluster.
-    #[arg(long, default_value = "LOCAL_ONE", value_parser = parse_consistency, value_name = "LEVEL")]
-    pub consistency: Consistency,
+    /// Consistency level: ANY, ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, EACH_QUORUM,
+    /// LOCAL_ONE. Reads default to LOCAL_ONE: above ONE, each range is read from several
+    /// replicas, which multiplies the load on the cluster. `load` defaults to LOCAL_QUORUM,
+    /// so that an acknowledged row survives the loss of a replica.
+    #[arg(long, value_parser = parse_consistency, value_name = "LEVEL")]
+    pub consistency: Option<Consistency>,
 
     /// Rows per page. Larger pages mean fewer round trips but more memory on both sides.
     #[arg(long, default_value_t = 5000, value_name = "ROWS", value_parser = clap::value_parser!(i32).range(1..))]
@@ -136,7 +144,8 @@ impl ConnectionArgs {
         cqlbulk::cluster::TableName::new(&self.keyspace, &self.table)
     }
 
-    pub fn connection_config(&self) -> anyhow::Result<ConnectionConfig> {
+    /// The connection settings; `consistency` unless --consistency says otherwise.
+    pub fn connection_config(&self, consistency: Consistency) -> anyhow::Result<ConnectionConfig> {
         let password = match &self.username {
             None => None,
             Some(user) => Some(read_password(user)?),
@@ -147,7 +156,7 @@ impl ConnectionArgs {
             datacenter: self.dc.clone(),
             username: self.username.clone(),
             password,
-            consistency: self.consistency,
+            consistency: self.consistency.unwrap_or(consistency),
             page_size: self.page_size,
             request_timeout: self.request_timeout,
             connect_timeout: self.connect_timeout,

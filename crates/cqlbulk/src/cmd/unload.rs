@@ -280,7 +280,7 @@ impl Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
-    let connection = args.connection.connection_config()?;
+    let connection = args.connection.connection_config(scylla::statement::Consistency::LocalOne)?;
     let table = args.connection.table_name();
     let (format, compression) = args.format_and_compression()?;
     let output = match (&args.format, args.url.as_deref()) {
@@ -335,7 +335,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             )?
         }
         Some(dir) => {
-            let operation = Operation::resume(dir)?;
+            let operation = Operation::<OperationSpec>::resume(dir)?;
             let spec = &operation.spec;
             if (spec.keyspace.as_str(), spec.table.as_str(), spec.format.as_str(), spec.output.as_str())
                 != (table.keyspace.as_str(), table.table.as_str(), format_name.as_str(), output_text.as_str())

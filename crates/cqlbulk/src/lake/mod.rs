@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod convert;
+pub mod scan;
 pub mod schema;
 pub mod writer;
 

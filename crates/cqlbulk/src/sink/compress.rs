@@ -28,6 +28,34 @@ impl Compression {
     }
 }
 
+impl Compression {
+    /// The codec a file's name says it is compressed with (`.gz`, `.zst`, `.lz4`, `.bz2`,
+    /// `.xz`), and the name without that suffix.
+    pub fn from_file_name(name: &str) -> (Compression, &str) {
+        for codec in [Compression::Gzip, Compression::Zstd, Compression::Lz4, Compression::Bzip2, Compression::Xz] {
+            let suffix = codec.extension().expect("codecs have a suffix");
+            if let Some(stem) = name.strip_suffix(suffix).and_then(|s| s.strip_suffix('.')) {
+                return (codec, stem);
+            }
+        }
+        (Compression::None, name)
+    }
+
+    /// A reader that decompresses `input` with this codec. Multi-member gzip and bzip2
+    /// streams (as `cat a.gz b.gz` makes) are read to the end.
+    pub fn decoder<R: io::Read + Send + 'static>(self, input: R) -> io::Result<Box<dyn io::Read + Send>> {
+        let input = io::BufReader::new(input);
+        Ok(match self {
+            Compression::None => Box::new(input),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+            Compression::Zstd => Box::new(zstd::Decoder::with_buffer(input)?),
+            Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(input)),
+            Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
+            Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(input)),
+        })
+    }
+}
+
 /// A writer that compresses with one codec, or passes bytes through.
 pub enum Encoder<W: Write> {
     Plain(W),

@@ -1,0 +1,525 @@
+//! Sources of `load`: files (CSV, JSON, Parquet; compressed or not; a file, a directory, a
+//! glob, or stdin) and Iceberg scans, each read as a stream of Arrow chunks.
+//!
+//! A chunk is a fixed slice of one input unit (a file, or an Iceberg data file), numbered
+//! in reading order, so that a checkpoint can name it and `--resume` can skip it. Text
+//! formats become Utf8 columns holding each value's text form (scalars as text, nested
+//! values as JSON); Parquet and Iceberg keep their Arrow types. `encode.rs` converts both
+//! to the target CQL types.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::StringBuilder;
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use futures::StreamExt;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+use super::csv::{CsvReadOptions, CsvReader};
+use crate::error::{Error, ErrorKind, Result};
+use crate::parse::json_as_text;
+use crate::sink::Compression;
+
+/// Records per chunk of a text file, and the most text one chunk holds.
+const CHUNK_RECORDS: usize = 10_000;
+const CHUNK_TEXT_BYTES: usize = 8 << 20;
+
+#[derive(Clone, Debug)]
+pub enum InputFormat {
+    Csv(CsvReadOptions),
+    /// One JSON object per line (DSBulk's default), optionally inside `[` … `]` lines.
+    Json,
+    Parquet,
+}
+
+impl InputFormat {
+    pub fn name(&self) -> &'static str {
+        match self {
+            InputFormat::Csv(_) => "csv",
+            InputFormat::Json => "json",
+            InputFormat::Parquet => "parquet",
+        }
+    }
+
+    fn extension(&self) -> &'static str {
+        self.name()
+    }
+}
+
+/// One input to read in order: a file, stdin, or an Iceberg data file.
+#[derive(Clone, Debug)]
+pub struct Unit {
+    /// Shown in errors and the bad-records file, and recorded in the checkpoint.
+    pub name: String,
+    pub location: Location,
+}
+
+#[derive(Clone, Debug)]
+pub enum Location {
+    File(PathBuf),
+    Stdin,
+    Iceberg(Box<iceberg::scan::FileScanTask>),
+}
+
+/// A record that could not be read, with where it was and why.
+#[derive(Clone, Debug)]
+pub struct Reject {
+    pub position: u64,
+    pub original: String,
+    pub reason: String,
+}
+
+/// A slice of one unit's records.
+pub struct Chunk {
+    pub unit: usize,
+    pub index: u64,
+    /// The records that could be read, as the source's fields.
+    pub batch: RecordBatch,
+    /// Position of each batch row in its unit: the line for text, the row for Parquet.
+    pub positions: Vec<u64>,
+    /// Original text of each batch row (text formats), for the bad-records file.
+    pub originals: Option<Vec<String>>,
+    pub rejects: Vec<Reject>,
+}
+
+impl Chunk {
+    /// Records in the chunk, read or not.
+    pub fn records(&self) -> u64 {
+        (self.batch.num_rows() + self.rejects.len()) as u64
+    }
+}
+
+/// The files `url` names: a file, every file of `format` under a directory (recursively,
+/// compressed ones too), a glob, or `-` for stdin.
+pub fn file_units(url: &str, format: &InputFormat) -> Result<Vec<Unit>> {
+    if url == "-" {
+        if let InputFormat::Parquet = format {
+            return Err(invalid("--url -: Parquet cannot be read from stdin (it needs to seek); give a file"));
+        }
+        return Ok(vec![Unit { name: "stdin".into(), location: Location::Stdin }]);
+    }
+    let path = Path::new(url);
+    let mut files = Vec::new();
+    if path.is_dir() {
+        collect_files(path, format.extension(), &mut files)
+            .map_err(|e| invalid(format!("--url {url}: cannot list the directory: {e}")))?;
+        if files.is_empty() {
+            return Err(invalid(format!(
+                "--url {url}: no .{} files (or compressed ones) in the directory",
+                format.extension()
+            )));
+        }
+    } else if path.is_file() {
+        files.push(path.to_path_buf());
+    } else if url.contains(['*', '?', '[']) {
+        let paths = glob::glob(url).map_err(|e| invalid(format!("--url {url}: bad pattern: {e}")))?;
+        for entry in paths {
+            let file = entry.map_err(|e| invalid(format!("--url {url}: {e}")))?;
+            if file.is_file() {
+                files.push(file);
+            }
+        }
+        if files.is_empty() {
+            return Err(invalid(format!("--url {url}: the pattern matches no file")));
+        }
+    } else {
+        return Err(invalid(format!("--url {url}: no such file or directory")));
+    }
+    files.sort();
+    Ok(files
+        .into_iter()
+        .map(|file| Unit { name: file.display().to_string(), location: Location::File(file) })
+        .collect())
+}
+
+fn collect_files(dir: &Path, extension: &str, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_files(&path, extension, out)?;
+            continue;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let (_, stem) = Compression::from_file_name(name);
+        if stem.ends_with(&format!(".{extension}")) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidInput, message)
+}
+
+/// The unit's bytes, decompressed by what its name says.
+fn open_text(unit: &Unit) -> Result<Box<dyn BufRead + Send>> {
+    let reader: Box<dyn Read + Send> = match &unit.location {
+        Location::Stdin => Box::new(std::io::stdin()),
+        Location::File(path) => {
+            let file = File::open(path).map_err(|e| invalid(format!("{}: {e}", unit.name)))?;
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let (codec, _) = Compression::from_file_name(name);
+            codec.decoder(file).map_err(|e| invalid(format!("{}: {e}", unit.name)))?
+        }
+        Location::Iceberg(_) => unreachable!("Iceberg units are read by the Iceberg scan"),
+    };
+    Ok(Box::new(BufReader::with_capacity(256 * 1024, reader)))
+}
+
+/// The field names of a unit before reading its data: the CSV header (or positions
+/// `0`, `1`, … without one, from the first record), or the Parquet schema. JSON has no
+/// schema: `None`.
+pub fn peek_fields(unit: &Unit, format: &InputFormat) -> Result<Option<SchemaRef>> {
+    match format {
+        InputFormat::Csv(options) => {
+            let mut reader = CsvReader::new(open_text(unit)?, options.clone());
+            let first = match reader.next_record() {
+                None => return Ok(Some(Arc::new(Schema::empty()))),
+                Some(Ok(record)) => record,
+                Some(Err(e)) => {
+                    return Err(invalid(format!("{} line {}: cannot read the first record: {}", unit.name, e.line, e.reason)));
+                }
+            };
+            let names: Vec<String> = if options.header {
+                first.fields.into_iter().map(Option::unwrap_or_default).collect()
+            } else {
+                (0..first.fields.len()).map(|i| i.to_string()).collect()
+            };
+            Ok(Some(text_schema(&names)))
+        }
+        InputFormat::Json => Ok(None),
+        InputFormat::Parquet => {
+            let Location::File(path) = &unit.location else { unreachable!("Parquet is read from files") };
+            let file = File::open(path).map_err(|e| invalid(format!("{}: {e}", unit.name)))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| invalid(format!("{}: not a readable Parquet file: {e}", unit.name)))?;
+            Ok(Some(builder.schema().clone()))
+        }
+    }
+}
+
+fn text_schema(names: &[String]) -> SchemaRef {
+    Arc::new(Schema::new(names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>()))
+}
+
+/// Reads `units` in order (blocking I/O: run it on a blocking thread) and sends their
+/// chunks. `json_fields` are the keys to take from JSON objects. Stops early when the
+/// receiver is gone.
+pub fn read_files(
+    units: &[Unit],
+    format: &InputFormat,
+    json_fields: &[String],
+    chunks: mpsc::Sender<Result<Chunk>>,
+) {
+    for (index, unit) in units.iter().enumerate() {
+        let sent = match format {
+            InputFormat::Csv(options) => read_csv(index, unit, options, &chunks),
+            InputFormat::Json => read_json(index, unit, json_fields, &chunks),
+            InputFormat::Parquet => read_parquet(index, unit, &chunks),
+        };
+        if let Err(err) = sent {
+            if chunks.blocking_send(Err(err)).is_err() {
+                return;
+            }
+        }
+        if chunks.is_closed() {
+            return;
+        }
+    }
+}
+
+/// Collects text records into Utf8 columns, cutting a chunk every `CHUNK_RECORDS` records
+/// or `CHUNK_TEXT_BYTES` bytes.
+struct TextChunker<'a> {
+    unit: usize,
+    next_index: u64,
+    schema: SchemaRef,
+    columns: Vec<StringBuilder>,
+    positions: Vec<u64>,
+    originals: Vec<String>,
+    rejects: Vec<Reject>,
+    bytes: usize,
+    chunks: &'a mpsc::Sender<Result<Chunk>>,
+}
+
+impl<'a> TextChunker<'a> {
+    fn new(unit: usize, schema: SchemaRef, chunks: &'a mpsc::Sender<Result<Chunk>>) -> TextChunker<'a> {
+        let columns = (0..schema.fields().len()).map(|_| StringBuilder::new()).collect();
+        TextChunker {
+            unit,
+            next_index: 0,
+            schema,
+            columns,
+            positions: Vec::new(),
+            originals: Vec::new(),
+            rejects: Vec::new(),
+            bytes: 0,
+            chunks,
+        }
+    }
+
+    fn push_row<'v>(&mut self, position: u64, original: String, values: impl IntoIterator<Item = Option<&'v str>>) {
+        for (builder, value) in self.columns.iter_mut().zip(values) {
+            builder.append_option(value);
+        }
+        self.bytes += original.len();
+        self.positions.push(position);
+        self.originals.push(original);
+        self.after_record();
+    }
+
+    fn reject(&mut self, position: u64, original: String, reason: String) {
+        self.bytes += original.len();
+        self.rejects.push(Reject { position, original, reason });
+        self.after_record();
+    }
+
+    fn after_record(&mut self) {
+        if self.positions.len() + self.rejects.len() >= CHUNK_RECORDS || self.bytes >= CHUNK_TEXT_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Sends what is collected; false when the receiver is gone.
+    fn flush(&mut self) -> bool {
+        if self.positions.is_empty() && self.rejects.is_empty() {
+            return true;
+        }
+        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
+        let rows = self.positions.len();
+        let batch = RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(rows)),
+        )
+        .expect("text columns follow the schema");
+        let chunk = Chunk {
+            unit: self.unit,
+            index: self.next_index,
+            batch,
+            positions: std::mem::take(&mut self.positions),
+            originals: Some(std::mem::take(&mut self.originals)),
+            rejects: std::mem::take(&mut self.rejects),
+        };
+        self.next_index += 1;
+        self.bytes = 0;
+        self.chunks.blocking_send(Ok(chunk)).is_ok()
+    }
+}
+
+fn read_csv(
+    index: usize,
+    unit: &Unit,
+    options: &CsvReadOptions,
+    chunks: &mpsc::Sender<Result<Chunk>>,
+) -> Result<()> {
+    let mut reader = CsvReader::new(open_text(unit)?, options.clone());
+    let mut chunker: Option<TextChunker> = None;
+    let mut width = 0;
+    while let Some(record) = reader.next_record() {
+        if chunker.is_none() {
+            // The first record fixes the fields: the header, or the width of a headerless file.
+            let names: Vec<String> = match (&record, options.header) {
+                (Ok(first), true) => first.fields.iter().map(|f| f.clone().unwrap_or_default()).collect(),
+                (Ok(first), false) => (0..first.fields.len()).map(|i| i.to_string()).collect(),
+                (Err(e), _) => {
+                    return Err(invalid(format!("{} line {}: cannot read the first record: {}", unit.name, e.line, e.reason)));
+                }
+            };
+            width = names.len();
+            chunker = Some(TextChunker::new(index, text_schema(&names), chunks));
+            if options.header {
+                continue;
+            }
+        }
+        let chunker = chunker.as_mut().expect("set above");
+        match record {
+            Ok(record) => {
+                let original = String::from_utf8_lossy(&record.original).trim_end().to_string();
+                if record.fields.len() != width {
+                    let reason = format!("{} fields where the file has {width}", record.fields.len());
+                    chunker.reject(record.line, original, reason);
+                } else {
+                    chunker.push_row(record.line, original, record.fields.iter().map(Option::as_deref));
+                }
+            }
+            Err(e) => {
+                let original = String::from_utf8_lossy(&e.original).trim_end().to_string();
+                chunker.reject(e.line, original, e.reason);
+            }
+        }
+        if chunks.is_closed() {
+            return Ok(());
+        }
+    }
+    if let Some(mut chunker) = chunker {
+        chunker.flush();
+    }
+    Ok(())
+}
+
+fn read_json(index: usize, unit: &Unit, fields: &[String], chunks: &mpsc::Sender<Result<Chunk>>) -> Result<()> {
+    let mut input = open_text(unit)?;
+    let names: Vec<String> = fields.to_vec();
+    let mut chunker = TextChunker::new(index, text_schema(&names), chunks);
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        match input.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                chunker.reject(number + 1, String::new(), format!("cannot read: {e}"));
+                break;
+            }
+        }
+        number += 1;
+        let text = match std::str::from_utf8(&line) {
+            Ok(text) => text.trim(),
+            Err(e) => {
+                let original = String::from_utf8_lossy(&line).trim_end().to_string();
+                chunker.reject(number, original, format!("invalid UTF-8 at byte {}", e.valid_up_to()));
+                continue;
+            }
+        };
+        // JSON lines, or an array with one object per line.
+        let text = text.trim_start_matches('[').trim_end_matches([']', ',']).trim();
+        if text.is_empty() {
+            continue;
+        }
+        match json_record(text, &names) {
+            Ok(values) => chunker.push_row(number, text.to_string(), values.iter().map(|v| v.as_deref())),
+            Err(reason) => chunker.reject(number, text.to_string(), reason),
+        }
+        if chunks.is_closed() {
+            return Ok(());
+        }
+    }
+    chunker.flush();
+    Ok(())
+}
+
+/// The text forms of `names` in one JSON object; absent keys are null.
+fn json_record(text: &str, names: &[String]) -> std::result::Result<Vec<Option<String>>, String> {
+    let object: std::collections::HashMap<std::borrow::Cow<str>, &RawValue> =
+        serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
+    names
+        .iter()
+        .map(|name| match object.get(name.as_str()) {
+            None => Ok(None),
+            Some(raw) => json_as_text(raw).map(|v| v.map(|c| c.into_owned())),
+        })
+        .collect()
+}
+
+fn read_parquet(index: usize, unit: &Unit, chunks: &mpsc::Sender<Result<Chunk>>) -> Result<()> {
+    let Location::File(path) = &unit.location else { unreachable!("Parquet is read from files") };
+    let file = File::open(path).map_err(|e| invalid(format!("{}: {e}", unit.name)))?;
+    let reject_all = |reason: String| Chunk {
+        unit: index,
+        index: 0,
+        batch: RecordBatch::new_empty(Arc::new(Schema::empty())),
+        positions: Vec::new(),
+        originals: None,
+        rejects: vec![Reject { position: 0, original: String::new(), reason }],
+    };
+    let builder = match ParquetRecordBatchReaderBuilder::try_new(file) {
+        Ok(builder) => builder,
+        Err(e) => {
+            let _ = chunks.blocking_send(Ok(reject_all(format!("not a readable Parquet file: {e}"))));
+            return Ok(());
+        }
+    };
+    // Batches of about 8 MiB, from the file's own sizes.
+    let metadata = builder.metadata();
+    let rows: i64 = metadata.row_groups().iter().map(|g| g.num_rows()).sum();
+    let bytes: i64 = metadata.row_groups().iter().map(|g| g.total_byte_size()).sum();
+    let row_bytes = (bytes / rows.max(1)).max(1) as usize;
+    let batch_rows = (CHUNK_TEXT_BYTES / row_bytes).clamp(64, CHUNK_RECORDS);
+    let reader = match builder.with_batch_size(batch_rows).build() {
+        Ok(reader) => reader,
+        Err(e) => {
+            let _ = chunks.blocking_send(Ok(reject_all(format!("cannot read Parquet: {e}"))));
+            return Ok(());
+        }
+    };
+    let mut position = 0u64;
+    for (chunk_index, batch) in reader.enumerate() {
+        let chunk = match batch {
+            Ok(batch) => {
+                let rows = batch.num_rows() as u64;
+                let positions = (position..position + rows).collect();
+                position += rows;
+                Chunk { unit: index, index: chunk_index as u64, batch, positions, originals: None, rejects: Vec::new() }
+            }
+            Err(e) => {
+                let reason = format!("cannot read Parquet from row {position} on: {e}");
+                let mut chunk = reject_all(reason);
+                chunk.index = chunk_index as u64;
+                chunk.rejects[0].position = position;
+                let _ = chunks.blocking_send(Ok(chunk));
+                return Ok(());
+            }
+        };
+        if chunks.blocking_send(Ok(chunk)).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Reads Iceberg data files (the scan's tasks) in order, each through iceberg-rust's Arrow
+/// reader, which applies the scan's projection, filter and delete files.
+pub async fn read_iceberg(
+    units: &[Unit],
+    file_io: iceberg::io::FileIO,
+    chunks: mpsc::Sender<Result<Chunk>>,
+) {
+    for (index, unit) in units.iter().enumerate() {
+        let Location::Iceberg(task) = &unit.location else { unreachable!("Iceberg units are scan tasks") };
+        let reader = iceberg::arrow::ArrowReaderBuilder::new(file_io.clone(), iceberg::Runtime::current())
+            .with_batch_size(CHUNK_RECORDS)
+            .with_data_file_concurrency_limit(1)
+            .build();
+        let tasks = futures::stream::iter(vec![Ok(task.as_ref().clone())]).boxed();
+        let mut stream = match reader.read(tasks) {
+            Ok(result) => result.stream(),
+            Err(e) => {
+                let _ = chunks.send(Err(crate::lake::catalog::catalog_error(&unit.name, e))).await;
+                return;
+            }
+        };
+        let mut position = 0u64;
+        let mut chunk_index = 0u64;
+        while let Some(batch) = stream.next().await {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => {
+                    let _ = chunks.send(Err(crate::lake::catalog::catalog_error(&unit.name, e))).await;
+                    return;
+                }
+            };
+            let rows = batch.num_rows() as u64;
+            let chunk = Chunk {
+                unit: index,
+                index: chunk_index,
+                batch,
+                positions: (position..position + rows).collect(),
+                originals: None,
+                rejects: Vec::new(),
+            };
+            position += rows;
+            chunk_index += 1;
+            if chunks.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
