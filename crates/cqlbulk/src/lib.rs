@@ -21,5 +21,6 @@ pub mod sink;
 pub mod text;
 pub mod types;
 pub mod unload;
+pub mod verify;
 
 pub use error::{Error, ErrorKind, Result};

@@ -11,12 +11,16 @@ use std::time::Duration;
 use cqlbulk_ring::{TokenRange, plan_splits};
 use futures::StreamExt;
 use rand::seq::SliceRandom;
+use scylla::client::session::Session;
 use scylla::cluster::Node;
+use scylla::deserialize::row::ColumnIterator;
 use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
 use scylla::policies::retry::FallthroughRetryPolicy;
+use scylla::response::PagingState;
 use scylla::statement::prepared::PreparedStatement;
 
 use crate::cluster::ClusterView;
+use crate::connect::request_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::Progress;
 
@@ -164,6 +168,81 @@ impl Split {
             }
         }
     }
+}
+
+/// Bytes a page should hold at most, once the row size is known from the first page.
+const PAGE_BYTES: usize = 4 << 20;
+/// The first page is small, so that a table of 10 KB rows does not start with a 5000-row
+/// page; later pages follow the measured row size.
+const FIRST_PAGE_ROWS: i32 = 500;
+
+/// What a split's rows are handed to as they are read.
+pub trait PageVisitor {
+    /// One row: each column's raw CQL value, `None` for null.
+    fn row(&mut self, values: &[Option<&[u8]>]) -> Result<()>;
+    /// After each page, where a visitor can pass on what it collected.
+    fn page_done(&mut self) -> impl Future<Output = Result<()>>;
+}
+
+/// Reads every page of `statement` (which takes the split's token bounds) from the split's
+/// replicas, handing each row to `visitor`. Returns the rows read.
+pub async fn read_split<V: PageVisitor>(
+    session: &Session,
+    split: &Split,
+    statement: &PreparedStatement,
+    max_attempts: u32,
+    progress: &Progress,
+    visitor: &mut V,
+) -> Result<u64> {
+    let decode_error =
+        |e: &dyn std::fmt::Display| Error::new(ErrorKind::Query, format!("token range {}: cannot decode a row: {e}", split.range));
+    let mut paging = PagingState::start();
+    let mut page_size = statement.get_page_size().min(FIRST_PAGE_ROWS);
+    let mut total = 0;
+    loop {
+        let (result, next) = split
+            .request(max_attempts, progress, |node| {
+                let paging = paging.clone();
+                async move {
+                    let mut routed = routed_to(statement, node);
+                    routed.set_page_size(page_size);
+                    session
+                        .execute_single_page(&routed, (split.range.start(), split.range.end()), paging)
+                        .await
+                        .map_err(request_error)
+                }
+            })
+            .await?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| Error::new(ErrorKind::Query, format!("the query returned no rows: {e}")))?;
+        if rows.rows_num() > 0 {
+            // Pages are asked for in rows; memory is spent in bytes. With wide rows, ask
+            // for fewer, so that a page stays near PAGE_BYTES (never above the user's size).
+            let row_bytes = (rows.rows_bytes_size() / rows.rows_num()).max(1);
+            let most = statement.get_page_size().max(1) as usize;
+            page_size = (PAGE_BYTES / row_bytes).max(100).min(most) as i32;
+        }
+        let mut page_rows = 0;
+        let mut values = Vec::new();
+        for row in rows.rows::<ColumnIterator>().map_err(|e| decode_error(&e))? {
+            let row = row.map_err(|e| decode_error(&e))?;
+            values.clear();
+            for column in row {
+                values.push(column.map_err(|e| decode_error(&e))?.slice.map(|s| s.as_slice()));
+            }
+            visitor.row(&values)?;
+            page_rows += 1;
+        }
+        visitor.page_done().await?;
+        progress.add_rows(page_rows);
+        total += page_rows;
+        match next.into_paging_control_flow() {
+            std::ops::ControlFlow::Continue(state) => paging = state,
+            std::ops::ControlFlow::Break(()) => break,
+        }
+    }
+    Ok(total)
 }
 
 /// Pause before the `round`-th pass over a split's replicas: 200 ms doubling, at most 10 s.

@@ -7,18 +7,16 @@ use std::sync::Arc;
 
 use cqlbulk_ring::TokenRange;
 use scylla::client::session::Session;
-use scylla::deserialize::row::ColumnIterator;
 use scylla::frame::response::result::ColumnType;
-use scylla::response::PagingState;
 use scylla::statement::prepared::PreparedStatement;
 
 use crate::cluster::{ClusterView, quote_identifier};
-use crate::connect::{one_line, request_error};
+use crate::connect::one_line;
 use crate::decode::BatchBuilder;
 use crate::error::{Error, ErrorKind, Result};
 use crate::operation::{Operation, SplitDone};
 use crate::progress::Progress;
-use crate::scan::{self, ScanPlan, Split, routed_to};
+use crate::scan::{self, ScanPlan, Split};
 use crate::sink::Destination;
 
 /// What to select.
@@ -39,9 +37,6 @@ pub struct Selection {
 /// MiB even with 10 KB rows.
 const BATCH_ROWS: usize = 8192;
 const BATCH_BYTES: usize = 8 << 20;
-/// Bytes a page should hold at most, once the row size is known from the first page.
-const PAGE_BYTES: usize = 4 << 20;
-const FIRST_PAGE_ROWS: i32 = 500;
 
 /// The CQL of the per-split query, with two `?` for the token bounds.
 pub fn select_cql(view: &ClusterView, selection: &Selection) -> Result<String> {
@@ -161,58 +156,13 @@ pub async fn unload(
     let attempts = plan.max_attempts;
     let reports = scan::run(plan, progress, |split| async move {
         let index = split.index;
-        let mut sink = destination.split_sink(index);
-        let mut builder = BatchBuilder::new(columns);
-        let mut paging = PagingState::start();
-        // The first page is small, so that a table of 10 KB rows does not start with a
-        // 5000-row page; later pages follow the measured row size.
-        let mut page_size = statement.get_page_size().min(FIRST_PAGE_ROWS);
-        loop {
-            let (result, next) = split
-                .request(attempts, progress, |node| {
-                    let paging = paging.clone();
-                    async move {
-                        let mut routed = routed_to(statement, node);
-                        routed.set_page_size(page_size);
-                        session
-                            .execute_single_page(&routed, (split.range.start(), split.range.end()), paging)
-                            .await
-                            .map_err(request_error)
-                    }
-                })
-                .await?;
-            let rows = result
-                .into_rows_result()
-                .map_err(|e| Error::new(ErrorKind::Query, format!("the query returned no rows: {e}")))?;
-            if rows.rows_num() > 0 {
-                // Pages are asked for in rows; memory is spent in bytes. With wide rows, ask
-                // for fewer, so that a page stays near PAGE_BYTES (never above the user's size).
-                let row_bytes = (rows.rows_bytes_size() / rows.rows_num()).max(1);
-                let most = statement.get_page_size().max(1) as usize;
-                page_size = (PAGE_BYTES / row_bytes).max(100).min(most) as i32;
-            }
-            let mut page_rows = 0;
-            let mut values = Vec::with_capacity(columns.len());
-            for row in rows.rows::<ColumnIterator>().map_err(|e| decode_error(split, e))? {
-                let row = row.map_err(|e| decode_error(split, e))?;
-                values.clear();
-                for column in row {
-                    values.push(column.map_err(|e| decode_error(split, e))?.slice.map(|s| s.as_slice()));
-                }
-                builder.append_row(values.iter().copied()).map_err(|e| decode_error(split, e))?;
-                page_rows += 1;
-                if builder.len() >= BATCH_ROWS || builder.bytes() >= BATCH_BYTES {
-                    sink.write(&builder.finish())
-                        .await
-                        .map_err(|e| e.context(format!("token range {}", split.range)))?;
-                }
-            }
-            progress.add_rows(page_rows);
-            match next.into_paging_control_flow() {
-                std::ops::ControlFlow::Continue(state) => paging = state,
-                std::ops::ControlFlow::Break(()) => break,
-            }
-        }
+        let mut visitor = UnloadVisitor {
+            sink: destination.split_sink(index),
+            builder: BatchBuilder::new(columns),
+            range: split.range,
+        };
+        scan::read_split(session, split, statement, attempts, progress, &mut visitor).await?;
+        let UnloadVisitor { mut sink, mut builder, .. } = visitor;
         let in_range = |e: Error| e.context(format!("token range {}", split.range));
         if !builder.is_empty() {
             sink.write(&builder.finish()).await.map_err(in_range)?;
@@ -247,8 +197,29 @@ pub async fn unload(
     UnloadReport { done, failures }
 }
 
-fn decode_error(split: &Split, err: impl std::fmt::Display) -> Error {
-    Error::new(ErrorKind::Query, format!("token range {}: cannot decode a row: {err}", split.range))
+/// Rows of a split → Arrow batches → the split's sink.
+struct UnloadVisitor<'a> {
+    sink: crate::sink::SplitSink<'a>,
+    builder: BatchBuilder,
+    range: TokenRange,
+}
+
+impl scan::PageVisitor for UnloadVisitor<'_> {
+    fn row(&mut self, values: &[Option<&[u8]>]) -> Result<()> {
+        self.builder.append_row(values.iter().copied()).map_err(|e| {
+            Error::new(ErrorKind::Query, format!("token range {}: cannot decode a row: {e}", self.range))
+        })
+    }
+
+    async fn page_done(&mut self) -> Result<()> {
+        if self.builder.len() >= BATCH_ROWS || self.builder.bytes() >= BATCH_BYTES {
+            self.sink
+                .write(&self.builder.finish())
+                .await
+                .map_err(|e| e.context(format!("token range {}", self.range)))?;
+        }
+        Ok(())
+    }
 }
 
 /// Before a resumed run writes anything: removes this run's files that no finished split

@@ -35,6 +35,58 @@ pub struct Args {
     #[command(flatten)]
     connection: ConnectionArgs,
 
+    #[command(flatten)]
+    source: SourceArgs,
+
+    /// Stop after this many bad records (N), or this percentage of records read (N%).
+    #[arg(long, default_value = "100", value_name = "N|N%", value_parser = parse_error_limit)]
+    max_errors: ErrorLimit,
+
+    /// Read and convert everything, write nothing; bad records are reported as usual.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Write at most this many rows per second (over all requests).
+    #[arg(long, value_name = "ROWS")]
+    max_rows_per_second: Option<f64>,
+
+    /// Requests in flight at most (default: from the row size, 64 KiB rows or more → 8,
+    /// small rows → up to 256). Overload answers lower it for a while.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_concurrent_requests: Option<u32>,
+
+    /// Rows of one partition per unlogged batch, at most (1 disables batching).
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    batch_rows: u32,
+
+    /// Attempts per write (timeouts, overload, unavailable) before its rows count as bad.
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_attempts: u32,
+
+    /// No progress output, only the result and errors.
+    #[arg(short, long)]
+    quiet: bool,
+
+    /// Seconds between progress lines.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    progress_interval: u64,
+
+    /// Where operation directories go (run log, checkpoint, bad records, summary).
+    #[arg(long, default_value = "cqlbulk-logs", value_name = "DIR")]
+    log_dir: PathBuf,
+
+    /// Finish an interrupted run: its operation directory. Give the same table and source.
+    #[arg(long, value_name = "OPERATION_DIR")]
+    resume: Option<PathBuf>,
+
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+}
+
+/// Where rows come from: the flags `load` and `verify` share.
+#[derive(clap::Args, Debug)]
+pub struct SourceArgs {
     /// Input format.
     #[arg(long, default_value = "csv", value_name = "FORMAT")]
     format: FormatArg,
@@ -99,51 +151,6 @@ pub struct Args {
     /// CSV: skip lines starting with this character.
     #[arg(long, value_name = "CHAR")]
     comment: Option<char>,
-
-    /// Stop after this many bad records (N), or this percentage of records read (N%).
-    #[arg(long, default_value = "100", value_name = "N|N%", value_parser = parse_error_limit)]
-    max_errors: ErrorLimit,
-
-    /// Read and convert everything, write nothing; bad records are reported as usual.
-    #[arg(long)]
-    dry_run: bool,
-
-    /// Write at most this many rows per second (over all requests).
-    #[arg(long, value_name = "ROWS")]
-    max_rows_per_second: Option<f64>,
-
-    /// Requests in flight at most (default: from the row size, 64 KiB rows or more → 8,
-    /// small rows → up to 256). Overload answers lower it for a while.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    max_concurrent_requests: Option<u32>,
-
-    /// Rows of one partition per unlogged batch, at most (1 disables batching).
-    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    batch_rows: u32,
-
-    /// Attempts per write (timeouts, overload, unavailable) before its rows count as bad.
-    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    max_attempts: u32,
-
-    /// No progress output, only the result and errors.
-    #[arg(short, long)]
-    quiet: bool,
-
-    /// Seconds between progress lines.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
-    progress_interval: u64,
-
-    /// Where operation directories go (run log, checkpoint, bad records, summary).
-    #[arg(long, default_value = "cqlbulk-logs", value_name = "DIR")]
-    log_dir: PathBuf,
-
-    /// Finish an interrupted run: its operation directory. Give the same table and source.
-    #[arg(long, value_name = "OPERATION_DIR")]
-    resume: Option<PathBuf>,
-
-    /// Print help.
-    #[arg(long, action = clap::ArgAction::Help)]
-    help: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -248,7 +255,7 @@ pub struct IcebergNames<'a> {
     pub filter: Option<&'a String>,
 }
 
-impl Args {
+impl SourceArgs {
     fn csv_options(&self) -> anyhow::Result<CsvReadOptions> {
         Ok(CsvReadOptions {
             delimiter: one_byte("delimiter", self.delimiter)?,
@@ -267,7 +274,6 @@ pub struct OpenedSource {
     pub units: Vec<source::Unit>,
     pub schema: Option<arrow_schema::SchemaRef>,
     pub description: String,
-    pub format: String,
     file_format: Option<InputFormat>,
     file_io: Option<iceberg::io::FileIO>,
     pub snapshot_id: Option<i64>,
@@ -284,7 +290,6 @@ impl OpenedSource {
                     units,
                     schema,
                     description: url.clone(),
-                    format: format.name().to_string(),
                     file_format: Some(format.clone()),
                     file_io: None,
                     snapshot_id: None,
@@ -296,7 +301,6 @@ impl OpenedSource {
                     units: scan.units,
                     schema: Some(scan.schema),
                     description: iceberg.describe(),
-                    format: "iceberg".into(),
                     file_format: None,
                     file_io: Some(scan.table.file_io().clone()),
                     snapshot_id: scan.snapshot_id,
@@ -324,32 +328,47 @@ impl OpenedSource {
     }
 }
 
+impl SourceArgs {
+    /// The source, its format name, and the mapping, for the table `table`.
+    pub fn resolve(
+        &self,
+        table: &cqlbulk::cluster::TableName,
+    ) -> anyhow::Result<(LoadSource, String, Option<Vec<(String, String)>>)> {
+        let format = format!("{:?}", self.format).to_lowercase();
+        let source = load_source(
+            &format,
+            self.url.as_ref(),
+            self.csv_options()?,
+            &self.catalog,
+            IcebergNames {
+                namespace: self.namespace.as_deref().unwrap_or(&table.keyspace),
+                table: self.iceberg_table.as_deref().unwrap_or(&table.table),
+                snapshot_id: self.snapshot_id,
+                as_of: self.as_of.as_ref(),
+                filter: self.filter.as_ref(),
+            },
+        )?;
+        let mapping = self.mapping.as_deref().map(parse_mapping).transpose()?;
+        Ok((source, format, mapping))
+    }
+
+    /// Iceberg reads only the fields that feed columns.
+    pub fn projection(source: &LoadSource, mapping: Option<&Vec<(String, String)>>) -> Option<Vec<String>> {
+        match (source, mapping) {
+            (LoadSource::Iceberg(_), Some(mapping)) => Some(mapping.iter().map(|(f, _)| f.clone()).collect()),
+            _ => None,
+        }
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     let table = args.connection.table_name();
-    let format = format!("{:?}", args.format).to_lowercase();
-    let source = load_source(
-        &format,
-        args.url.as_ref(),
-        args.csv_options()?,
-        &args.catalog,
-        IcebergNames {
-            namespace: args.namespace.as_deref().unwrap_or(&table.keyspace),
-            table: args.iceberg_table.as_deref().unwrap_or(&table.table),
-            snapshot_id: args.snapshot_id,
-            as_of: args.as_of.as_ref(),
-            filter: args.filter.as_ref(),
-        },
-    )?;
-    let mapping = args.mapping.as_deref().map(parse_mapping).transpose()?;
+    let (source, format, mapping) = args.source.resolve(&table)?;
     let connection = args.connection.connection_config(Consistency::LocalQuorum)?;
     let session = Arc::new(connection.connect().await?);
     let view = ClusterView::read(&session, &table)?;
 
-    // Iceberg reads only the fields that feed columns.
-    let projection: Option<Vec<String>> = match (&source, &mapping) {
-        (LoadSource::Iceberg(_), Some(mapping)) => Some(mapping.iter().map(|(f, _)| f.clone()).collect()),
-        _ => None,
-    };
+    let projection = SourceArgs::projection(&source, mapping.as_ref());
     let opened = OpenedSource::open(&source, projection.as_deref()).await?;
     let columns = load::plan_columns(&view, opened.schema.as_ref(), &opened.description, mapping.as_deref())?;
     let json_fields: Vec<String> = columns.iter().map(|c| c.field.clone()).collect();

@@ -7,6 +7,7 @@ mod count;
 mod iceberg;
 mod load;
 mod unload;
+mod verify;
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -58,6 +59,7 @@ pub enum Command {
     Count(count::Args),
     Unload(unload::Args),
     Load(load::Args),
+    Verify(verify::Args),
     Iceberg(iceberg::Args),
 }
 
@@ -66,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Count(args) => count::run(args).await,
         Command::Unload(args) => unload::run(args).await,
         Command::Load(args) => load::run(args).await,
+        Command::Verify(args) => verify::run(args).await,
         Command::Iceberg(args) => iceberg::run(args).await,
     }
 }

@@ -196,6 +196,11 @@ pub fn plan_columns(
 }
 
 impl LoadPlan {
+    /// The statement of ordinary rows; its markers take every planned column.
+    pub fn statement(&self) -> &Statement {
+        &self.statement
+    }
+
     pub async fn prepare(session: &Session, view: &ClusterView, columns: Vec<PlannedColumn>, options: &WriteOptions) -> Result<LoadPlan> {
         let table = &view.table;
         let index_of = |name: &String| columns.iter().position(|c| &c.name == name).expect("keys are planned");
@@ -345,15 +350,22 @@ pub async fn load(
     Ok(report)
 }
 
-/// Encodes a chunk's rows for the plan's columns, then writes them.
-async fn write_chunk(writer: Arc<Writer>, plan: &LoadPlan, chunk: Chunk, dry_run: bool) -> ChunkOutcome {
+/// A chunk's rows as CQL values of the plan's columns.
+pub struct EncodedChunk {
+    pub encoded: EncodedRows,
+    /// The batch row of each encoded row.
+    pub rows: Vec<usize>,
+    /// Records that could not be read or converted: (position, original, reason).
+    pub bad: Vec<(u64, String, String)>,
+    pub records: u64,
+}
+
+/// Encodes every row of `chunk` for `plan`; a row with a value that does not convert, or
+/// a null key, goes to `bad`.
+pub fn encode_chunk(plan: &LoadPlan, chunk: &Chunk) -> EncodedChunk {
     let records = chunk.records();
     let mut bad: Vec<(u64, String, String)> =
         chunk.rejects.iter().map(|r| (r.position, r.original.clone(), r.reason.clone())).collect();
-    let original = |row: usize| match &chunk.originals {
-        Some(texts) => texts[row].clone(),
-        None => row_as_json(&chunk.batch, row),
-    };
     let rows = chunk.batch.num_rows();
     let mut encoded = EncodedRows::new(plan.columns.len());
     // Each planned column's source array, read through a cast to a simpler type if needed.
@@ -367,8 +379,8 @@ async fn write_chunk(writer: Arc<Writer>, plan: &LoadPlan, chunk: Chunk, dry_run
                 Ok(array) => Some(array),
                 Err(reason) => {
                     let reason = format!("column {}: {reason}", column.name);
-                    bad.extend((0..rows).map(|row| (chunk.positions[row], original(row), reason.clone())));
-                    return ChunkOutcome { done: done(&chunk, records, 0, records), bad };
+                    bad.extend((0..rows).map(|row| (chunk.positions[row], chunk.original(row), reason.clone())));
+                    return EncodedChunk { encoded, rows: Vec::new(), bad, records };
                 }
             },
         };
@@ -390,7 +402,7 @@ async fn write_chunk(writer: Arc<Writer>, plan: &LoadPlan, chunk: Chunk, dry_run
                 Err(reason) => {
                     encoded.cells.truncate(cells_at);
                     encoded.data.truncate(data_at);
-                    bad.push((chunk.positions[row], original(row), format!("column {}: {reason}", column.name)));
+                    bad.push((chunk.positions[row], chunk.original(row), format!("column {}: {reason}", column.name)));
                     continue 'rows;
                 }
             }
@@ -398,11 +410,17 @@ async fn write_chunk(writer: Arc<Writer>, plan: &LoadPlan, chunk: Chunk, dry_run
         if let Err(reason) = check_key(plan, &encoded, good.len()) {
             encoded.cells.truncate(cells_at);
             encoded.data.truncate(data_at);
-            bad.push((chunk.positions[row], original(row), reason));
+            bad.push((chunk.positions[row], chunk.original(row), reason));
             continue;
         }
         good.push(row);
     }
+    EncodedChunk { encoded, rows: good, bad, records }
+}
+
+/// Encodes a chunk's rows for the plan's columns, then writes them.
+async fn write_chunk(writer: Arc<Writer>, plan: &LoadPlan, chunk: Chunk, dry_run: bool) -> ChunkOutcome {
+    let EncodedChunk { encoded, rows: good, mut bad, records } = encode_chunk(plan, &chunk);
     if dry_run {
         return ChunkOutcome { done: done(&chunk, records, 0, bad.len() as u64), bad };
     }
@@ -454,7 +472,7 @@ async fn write_chunk(writer: Arc<Writer>, plan: &LoadPlan, chunk: Chunk, dry_run
             Ok(()) => written += members.len() as u64,
             Err(reason) => {
                 for row in members {
-                    bad.push((chunk.positions[good[row]], original(good[row]), format!("write failed: {reason}")));
+                    bad.push((chunk.positions[good[row]], chunk.original(good[row]), format!("write failed: {reason}")));
                 }
             }
         }
@@ -486,27 +504,8 @@ fn check_key(plan: &LoadPlan, encoded: &EncodedRows, row: usize) -> std::result:
     Ok(())
 }
 
-fn is_static_only(plan: &LoadPlan, encoded: &EncodedRows, row: usize) -> bool {
+pub fn is_static_only(plan: &LoadPlan, encoded: &EncodedRows, row: usize) -> bool {
     plan.static_statement.is_some() && plan.clustering.iter().all(|&c| encoded.cell(row, c).is_none())
-}
-
-/// A row of a typed batch (Parquet, Iceberg) as JSON of its display values, for the
-/// bad-records file.
-fn row_as_json(batch: &arrow_array::RecordBatch, row: usize) -> String {
-    let options = arrow_cast::display::FormatOptions::default();
-    let mut object = serde_json::Map::new();
-    for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
-        let value = if array.is_null(row) {
-            serde_json::Value::Null
-        } else {
-            match arrow_cast::display::ArrayFormatter::try_new(array.as_ref(), &options) {
-                Ok(formatter) => serde_json::Value::String(formatter.value(row).to_string()),
-                Err(_) => serde_json::Value::String("?".into()),
-            }
-        };
-        object.insert(field.name().clone(), value);
-    }
-    serde_json::Value::Object(object).to_string()
 }
 
 /// The operation directory of a new load or the one being resumed, with the units it reads.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
-use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -92,7 +92,35 @@ impl Chunk {
     pub fn records(&self) -> u64 {
         (self.batch.num_rows() + self.rejects.len()) as u64
     }
+
+    /// A row as the source had it: its text, or (Parquet, Iceberg) JSON of its values.
+    pub fn original(&self, row: usize) -> String {
+        match &self.originals {
+            Some(texts) => texts[row].clone(),
+            None => row_as_json(&self.batch, row),
+        }
+    }
 }
+
+/// A row of a typed batch (Parquet, Iceberg) as JSON of its display values, for the
+/// bad-records file.
+fn row_as_json(batch: &RecordBatch, row: usize) -> String {
+    let options = arrow_cast::display::FormatOptions::default();
+    let mut object = serde_json::Map::new();
+    for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
+        let value = if array.is_null(row) {
+            serde_json::Value::Null
+        } else {
+            match arrow_cast::display::ArrayFormatter::try_new(array.as_ref(), &options) {
+                Ok(formatter) => serde_json::Value::String(formatter.value(row).to_string()),
+                Err(_) => serde_json::Value::String("?".into()),
+            }
+        };
+        object.insert(field.name().clone(), value);
+    }
+    serde_json::Value::Object(object).to_string()
+}
+
 
 /// The files `url` names: a file, every file of `format` under a directory (recursively,
 /// compressed ones too), a glob, or `-` for stdin.
