@@ -62,6 +62,10 @@ fn normal_type(typ: &DataType) -> DataType {
 /// Whether values of Arrow type `from` can be loaded into CQL type `to` (some values may
 /// still fail, e.g. out of range). `Err` says why not, for a message before any write.
 pub fn check(from: &DataType, to: &ColumnType) -> ParseResult<()> {
+    let normal = normal_type(from);
+    if &normal != from {
+        return check(&normal, to);
+    }
     let ok = match (to, from) {
         (_, DataType::Null) => true,
         // Text holds every type: scalars in their text form, nested values as JSON.
