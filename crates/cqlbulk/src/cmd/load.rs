@@ -50,8 +50,8 @@ pub struct Args {
     #[arg(long, value_name = "ROWS")]
     max_rows_per_second: Option<f64>,
 
-    /// Requests in flight at most (default: from the row size, 64 KiB rows or more → 8,
-    /// small rows → up to 256). Overload answers lower it for a while.
+    /// Requests in flight at most (default: about 1 MiB of values, from the first rows'
+    /// size: 256 for small rows, 8 for 128 KiB rows). Overload answers lower it for a while.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_concurrent_requests: Option<u32>,
 
@@ -373,8 +373,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let columns = load::plan_columns(&view, opened.schema.as_ref(), &opened.description, mapping.as_deref())?;
     let json_fields: Vec<String> = columns.iter().map(|c| c.field.clone()).collect();
 
-    let average_row = 200;
-    let max_in_flight = args.max_concurrent_requests.map_or_else(|| auto_concurrency(average_row), |n| n as usize);
+    // Without --max-concurrent-requests, the writer is sized from the first chunk's rows.
+    let max_in_flight = args.max_concurrent_requests.map_or(256, |n| n as usize);
     let options = WriteOptions {
         consistency: connection.consistency,
         max_in_flight,
@@ -386,7 +386,14 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     };
     let plan = LoadPlan::prepare(&session, &view, columns, &options).await?;
     let options = WriteOptions { counter: plan.counter, ..options };
-    let config = LoadConfig { source, mapping, write: options.clone(), max_errors: args.max_errors, dry_run: args.dry_run };
+    let config = LoadConfig {
+        source,
+        mapping,
+        write: options.clone(),
+        max_errors: args.max_errors,
+        dry_run: args.dry_run,
+        auto_concurrency: args.max_concurrent_requests.is_none(),
+    };
 
     let operation = load::open_operation(&args.log_dir, args.resume.as_deref(), &view, &opened.description, &format, &opened.units)?;
     operation.log(&format!(
@@ -487,10 +494,4 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(EXIT_COMPLETED_WITH_ERRORS);
     }
     Ok(EXIT_OK)
-}
-
-/// Requests in flight for rows of about `row_bytes`: about 4 MiB of values on the wire,
-/// between 8 and 256 requests (DSBulk sizes its in-flight requests from row size too).
-fn auto_concurrency(row_bytes: usize) -> usize {
-    ((4 << 20) / row_bytes.max(1)).clamp(8, 256)
 }

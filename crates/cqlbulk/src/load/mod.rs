@@ -66,6 +66,8 @@ pub struct LoadConfig {
     pub write: WriteOptions,
     pub max_errors: ErrorLimit,
     pub dry_run: bool,
+    /// Size the writer's request slots from the first chunk's row size.
+    pub auto_concurrency: bool,
 }
 
 /// `operation.json` of a load.
@@ -298,6 +300,7 @@ pub async fn load(
     // boundaries, few enough to bound memory.
     let max_chunks = 4;
     let mut receiving = true;
+    let mut sized = false;
     loop {
         while receiving && in_flight.len() < max_chunks {
             match chunks.recv().await {
@@ -313,6 +316,13 @@ pub async fn load(
                 Some(Ok(chunk)) => {
                     if done.contains(&(chunk.unit, chunk.index)) {
                         continue;
+                    }
+                    if !sized && chunk.batch.num_rows() > 0 {
+                        sized = true;
+                        if config.auto_concurrency {
+                            let row_bytes = chunk.batch.get_array_memory_size() / chunk.batch.num_rows();
+                            writer.size_for_rows(row_bytes);
+                        }
                     }
                     let writer = writer.clone();
                     in_flight.push(futures::future::Either::Right(write_chunk(writer, plan, chunk, config.dry_run)));

@@ -118,6 +118,8 @@ pub struct Writer {
     /// Slots taken away after overload answers, given back one per 100 successes.
     withheld: AtomicUsize,
     successes: AtomicU64,
+    /// Slots removed by `size_for_rows`, never given back.
+    withheld_for_size: AtomicUsize,
     next_send: Mutex<Instant>,
     pub retries: AtomicU64,
     pub overloads: AtomicU64,
@@ -136,6 +138,7 @@ impl Writer {
             options,
             withheld: AtomicUsize::new(0),
             successes: AtomicU64::new(0),
+            withheld_for_size: AtomicUsize::new(0),
             next_send: Mutex::new(Instant::now()),
             retries: AtomicU64::new(0),
             overloads: AtomicU64::new(0),
@@ -161,7 +164,8 @@ impl Writer {
                 }
                 Err(err) => {
                     let overloaded = is_overload(&err);
-                    if overloaded && self.withheld.load(Ordering::Relaxed) + 1 < self.options.max_in_flight {
+                    let in_use = self.options.max_in_flight - self.withheld_for_size.load(Ordering::Relaxed);
+                    if overloaded && self.withheld.load(Ordering::Relaxed) + 1 < in_use {
                         // Keep this slot out of use: fewer requests in flight from now on.
                         permit.forget();
                         self.withheld.fetch_add(1, Ordering::Relaxed);
@@ -203,6 +207,16 @@ impl Writer {
         Ok(())
     }
 
+    /// Sizes the request slots for rows of about `row_bytes` (when no --max-concurrent-requests
+    /// was given): about 1 MiB of values in flight, between 8 and `max_in_flight` requests,
+    /// so 10 KB rows do not pile up on a small cluster while small rows keep it busy.
+    pub fn size_for_rows(&self, row_bytes: usize) {
+        let wanted = ((1 << 20) / row_bytes.max(1)).clamp(8, self.options.max_in_flight);
+        let surplus = self.options.max_in_flight - wanted;
+        let taken = self.slots.forget_permits(surplus);
+        self.withheld_for_size.store(taken, Ordering::Relaxed);
+    }
+
     fn give_back_slot(&self) {
         let withheld = self.withheld.load(Ordering::Relaxed);
         if withheld > 0 && self.withheld.compare_exchange(withheld, withheld - 1, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
@@ -216,10 +230,8 @@ impl Writer {
         let Some(rate) = self.options.max_rows_per_second else { return };
         let start = {
             let mut next = self.next_send.lock().await;
-            let now = Instant::now();
-            // Idle time is not saved up beyond one second's worth of rows.
-            let start = (*next).max(now - Duration::from_secs(1).min(now.elapsed()));
-            let start = start.max(now.checked_sub(Duration::from_secs(1)).unwrap_or(now));
+            // Idle time is not saved up: a pause does not earn a burst above the rate.
+            let start = (*next).max(Instant::now());
             *next = start + Duration::from_secs_f64(rows as f64 / rate);
             start
         };
