@@ -110,10 +110,14 @@ fn native_accepts(native: &NativeType, from: &DataType) -> bool {
     match native {
         NativeType::Text | NativeType::Ascii => false,
         NativeType::Boolean => matches!(from, D::Boolean),
-        NativeType::TinyInt | NativeType::SmallInt | NativeType::Int | NativeType::BigInt | NativeType::Counter => {
+        NativeType::TinyInt
+        | NativeType::SmallInt
+        | NativeType::Int
+        | NativeType::BigInt
+        | NativeType::Counter => integer || matches!(from, D::Decimal128(..) | D::Decimal256(..)),
+        NativeType::Varint | NativeType::Decimal => {
             integer || matches!(from, D::Decimal128(..) | D::Decimal256(..))
         }
-        NativeType::Varint | NativeType::Decimal => integer || matches!(from, D::Decimal128(..) | D::Decimal256(..)),
         NativeType::Float | NativeType::Double => {
             integer || from.is_floating() || matches!(from, D::Decimal128(..) | D::Decimal256(..))
         }
@@ -187,7 +191,11 @@ fn encode_value(array: &dyn Array, row: usize, target: &ColumnType, out: &mut Ve
         ColumnType::Vector { typ: element, dimensions } => {
             let (values, range) = children(array, row);
             if range.len() != usize::from(*dimensions) {
-                return Err(format!("{} has {} elements, not {dimensions}", cql_type_name(target), range.len()));
+                return Err(format!(
+                    "{} has {} elements, not {dimensions}",
+                    cql_type_name(target),
+                    range.len()
+                ));
             }
             for i in range {
                 if values.is_null(i) {
@@ -272,7 +280,11 @@ fn encode_native(array: &dyn Array, row: usize, native: &NativeType, out: &mut V
     let type_name = || cql_type_name(&ColumnType::Native(native.clone()));
     match native {
         NativeType::Boolean => out.push(u8::from(array.as_boolean().value(row))),
-        NativeType::TinyInt | NativeType::SmallInt | NativeType::Int | NativeType::BigInt | NativeType::Counter => {
+        NativeType::TinyInt
+        | NativeType::SmallInt
+        | NativeType::Int
+        | NativeType::BigInt
+        | NativeType::Counter => {
             let value = match integer_value(array, row) {
                 Some(v) => v,
                 None => {
@@ -297,7 +309,10 @@ fn encode_native(array: &dyn Array, row: usize, native: &NativeType, out: &mut V
         NativeType::Varint => {
             let (unscaled, scale) = decimal_value(array, row).expect("checked: a number");
             let value = exact_integer_big(&unscaled, scale).ok_or_else(|| {
-                format!("{} is not a whole number, as varint needs", crate::decode::format_decimal(&unscaled, scale))
+                format!(
+                    "{} is not a whole number, as varint needs",
+                    crate::decode::format_decimal(&unscaled, scale)
+                )
             })?;
             out.extend_from_slice(&value.to_signed_bytes_be());
         }
@@ -346,9 +361,15 @@ fn encode_native(array: &dyn Array, row: usize, native: &NativeType, out: &mut V
         }
         NativeType::Time => {
             let nanos = match array.data_type() {
-                DataType::Time32(TimeUnit::Second) => i64::from(array.as_primitive::<Time32SecondType>().value(row)) * 1_000_000_000,
-                DataType::Time32(_) => i64::from(array.as_primitive::<Time32MillisecondType>().value(row)) * 1_000_000,
-                DataType::Time64(TimeUnit::Microsecond) => array.as_primitive::<Time64MicrosecondType>().value(row) * 1000,
+                DataType::Time32(TimeUnit::Second) => {
+                    i64::from(array.as_primitive::<Time32SecondType>().value(row)) * 1_000_000_000
+                }
+                DataType::Time32(_) => {
+                    i64::from(array.as_primitive::<Time32MillisecondType>().value(row)) * 1_000_000
+                }
+                DataType::Time64(TimeUnit::Microsecond) => {
+                    array.as_primitive::<Time64MicrosecondType>().value(row) * 1000
+                }
                 DataType::Time64(_) => array.as_primitive::<Time64NanosecondType>().value(row),
                 _ => array.as_primitive::<Int64Type>().value(row),
             };
@@ -412,7 +433,9 @@ fn timestamp_millis(array: &dyn Array, row: usize) -> ParseResult<i64> {
             .ok_or("timestamp out of range for CQL")?,
         TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row),
         TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row).div_euclid(1000),
-        TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row).div_euclid(1_000_000),
+        TimeUnit::Nanosecond => {
+            array.as_primitive::<TimestampNanosecondType>().value(row).div_euclid(1_000_000)
+        }
     })
 }
 
@@ -453,7 +476,9 @@ mod tests {
         assert_eq!(out[1], Err("300 is out of range for tinyint (-128..127)".to_string()));
         assert_eq!(out[2], Ok(None));
 
-        let decimals = Arc::new(Decimal128Array::from(vec![120, 125]).with_precision_and_scale(10, 2).unwrap()) as ArrayRef;
+        let decimals =
+            Arc::new(Decimal128Array::from(vec![120, 125]).with_precision_and_scale(10, 2).unwrap())
+                as ArrayRef;
         let out = bytes(decimals.clone(), ColumnType::Native(NativeType::Decimal));
         assert_eq!(out[0], Ok(Some(vec![0, 0, 0, 2, 120])));
         let out = bytes(decimals, ColumnType::Native(NativeType::Int));

@@ -139,7 +139,9 @@ fn encode_json(target: &ColumnType, raw: &RawValue, out: &mut Vec<u8>) -> ParseR
             Ok(())
         }
         (ColumnType::UserDefinedType { definition, .. }, Json::Object(fields)) => {
-            if let Some(unknown) = fields.keys().find(|name| !definition.field_types.iter().any(|(n, _)| n == name.as_ref())) {
+            if let Some(unknown) =
+                fields.keys().find(|name| !definition.field_types.iter().any(|(n, _)| n == name.as_ref()))
+            {
                 return Err(format!("{} has no field '{unknown}'", type_name()));
             }
             for (name, typ) in &definition.field_types {
@@ -236,7 +238,9 @@ pub fn encode_scalar(native: &NativeType, text: &str, out: &mut Vec<u8>) -> Pars
             out.push(u8::from(value));
         }
         NativeType::TinyInt => out.extend_from_slice(&(parse_integer(text, type_name)? as i8).to_be_bytes()),
-        NativeType::SmallInt => out.extend_from_slice(&(parse_integer(text, type_name)? as i16).to_be_bytes()),
+        NativeType::SmallInt => {
+            out.extend_from_slice(&(parse_integer(text, type_name)? as i16).to_be_bytes())
+        }
         NativeType::Int => out.extend_from_slice(&(parse_integer(text, type_name)? as i32).to_be_bytes()),
         NativeType::BigInt | NativeType::Counter => {
             out.extend_from_slice(&(parse_integer(text, type_name)? as i64).to_be_bytes())
@@ -348,7 +352,8 @@ pub(crate) fn write_uuid(native: &NativeType, bytes: &[u8; 16], out: &mut Vec<u8
 
 /// CQL `date`: days since the epoch, stored with 2^31 at the epoch.
 pub(crate) fn write_date(days: i64, out: &mut Vec<u8>) -> ParseResult<()> {
-    let stored = u32::try_from(days + (1i64 << 31)).map_err(|_| format!("{days} days is out of range for date"))?;
+    let stored =
+        u32::try_from(days + (1i64 << 31)).map_err(|_| format!("{days} days is out of range for date"))?;
     out.extend_from_slice(&stored.to_be_bytes());
     Ok(())
 }
@@ -458,7 +463,8 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     let (clock, offset_seconds) = split_offset(rest)?;
     let nanos = if clock.is_empty() { 0 } else { parse_time(clock)? };
     // In i128: the day's start may lie below i64::MIN milliseconds while the instant does not.
-    let millis = i128::from(days) * 86_400_000 + i128::from(nanos.div_euclid(1_000_000)) - i128::from(offset_seconds) * 1000;
+    let millis = i128::from(days) * 86_400_000 + i128::from(nanos.div_euclid(1_000_000))
+        - i128::from(offset_seconds) * 1000;
     i64::try_from(millis).ok()
 }
 

@@ -194,8 +194,9 @@ pub async fn read_split<V: PageVisitor>(
     progress: &Progress,
     visitor: &mut V,
 ) -> Result<u64> {
-    let decode_error =
-        |e: &dyn std::fmt::Display| Error::new(ErrorKind::Query, format!("token range {}: cannot decode a row: {e}", split.range));
+    let decode_error = |e: &dyn std::fmt::Display| {
+        Error::new(ErrorKind::Query, format!("token range {}: cannot decode a row: {e}", split.range))
+    };
     let mut paging = PagingState::start();
     let mut page_size = statement.get_page_size().min(FIRST_PAGE_ROWS);
     let mut total = 0;

@@ -14,9 +14,9 @@ use scylla::frame::response::result::{CollectionType, ColumnType};
 
 use crate::decode::BatchBuilder;
 use crate::error::Result;
+use crate::load::source::Chunk;
 use crate::load::write::{BoundRow, EncodedRows};
 use crate::load::{LoadPlan, encode_chunk};
-use crate::load::source::Chunk;
 use crate::scan::PageVisitor;
 use crate::text::ColumnText;
 
@@ -229,7 +229,10 @@ fn token(plan: &LoadPlan, rows: &EncodedRows, row: usize) -> Result<i64> {
             crate::error::ErrorKind::Metadata,
             "the driver cannot compute tokens for this table (no partitioner)",
         )),
-        Err(e) => Err(crate::error::Error::new(crate::error::ErrorKind::InvalidInput, format!("cannot compute a row's token: {e}"))),
+        Err(e) => Err(crate::error::Error::new(
+            crate::error::ErrorKind::InvalidInput,
+            format!("cannot compute a row's token: {e}"),
+        )),
     }
 }
 
@@ -263,7 +266,11 @@ pub struct RowDifferences {
     pub different: Vec<Vec<u8>>,
 }
 
-pub fn compare_rows(table: &HashMap<Vec<u8>, u64>, dataset: &HashMap<Vec<u8>, u64>, samples: usize) -> RowDifferences {
+pub fn compare_rows(
+    table: &HashMap<Vec<u8>, u64>,
+    dataset: &HashMap<Vec<u8>, u64>,
+    samples: usize,
+) -> RowDifferences {
     let mut out = RowDifferences::default();
     for (key, hash) in table {
         match dataset.get(key) {
@@ -305,7 +312,10 @@ mod tests {
         let shape = RowShape { types: vec![set], names: vec!["s".into()], key: vec![] };
         let a = set_of_ints(&[1, 2, 3]);
         let b = set_of_ints(&[3, 1, 2]);
-        assert_eq!(shape.hash([Some(a.as_slice())].into_iter()), shape.hash([Some(b.as_slice())].into_iter()));
+        assert_eq!(
+            shape.hash([Some(a.as_slice())].into_iter()),
+            shape.hash([Some(b.as_slice())].into_iter())
+        );
         let empty = set_of_ints(&[]);
         assert_eq!(shape.hash([Some(empty.as_slice())].into_iter()), shape.hash([None].into_iter()));
         assert_ne!(shape.hash([Some(a.as_slice())].into_iter()), shape.hash([None].into_iter()));

@@ -83,7 +83,13 @@ async fn all_types_survive_every_format() {
         ks.execute("TRUNCATE {ks}.copy_types").await;
         load(&ks.name, "copy_types", &logs, &target);
         let checked = verify(&ks.name, "copy_types", &target);
-        assert_eq!(checked.status.code(), Some(0), "{format}: verify: {}{}", stdout(&checked), stderr(&checked));
+        assert_eq!(
+            checked.status.code(),
+            Some(0),
+            "{format}: verify: {}{}",
+            stdout(&checked),
+            stderr(&checked)
+        );
         assert_eq!(assert_same_rows(&ks.name, "all_types", "copy_types"), 7, "{format}");
     }
 
@@ -161,16 +167,26 @@ async fn iceberg_time_travel_and_filter() {
     export();
 
     let listed = expect_success(&cqlbulk(&[
-        "iceberg", "snapshots", "--warehouse", lake, "--namespace", &ks.name, "--table", "t", "--json",
+        "iceberg",
+        "snapshots",
+        "--warehouse",
+        lake,
+        "--namespace",
+        &ks.name,
+        "--table",
+        "t",
+        "--json",
     ]));
-    let snapshots: Vec<serde_json::Value> = listed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let snapshots: Vec<serde_json::Value> =
+        listed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let first = snapshots[0]["snapshot_id"].as_i64().unwrap().to_string();
     // --as-of takes ISO-8601 or epoch milliseconds: the first snapshot's own time.
     let first_time = snapshots[0]["timestamp_ms"].as_i64().unwrap().to_string();
 
     for choice in [["--snapshot-id", first.as_str()], ["--as-of", first_time.as_str()]] {
         ks.execute("TRUNCATE {ks}.copy").await;
-        let source = ["--format", "iceberg", "--warehouse", lake, "--iceberg-table", "t", choice[0], choice[1]];
+        let source =
+            ["--format", "iceberg", "--warehouse", lake, "--iceberg-table", "t", choice[0], choice[1]];
         load(&ks.name, "copy", &logs, &source);
         assert_eq!(count_rows(hosts(), &ks.name, "copy", &[]), 50, "{choice:?}");
         let checked = verify(&ks.name, "copy", &source);
@@ -179,20 +195,30 @@ async fn iceberg_time_travel_and_filter() {
         let current = verify(&ks.name, "copy", &source[..6]);
         assert_eq!(current.status.code(), Some(1), "{}", stdout(&current));
     }
-    let row = ks.session.query_unpaged(format!("SELECT v FROM {}.copy WHERE id = 0", ks.name), ()).await.unwrap();
+    let row =
+        ks.session.query_unpaged(format!("SELECT v FROM {}.copy WHERE id = 0", ks.name), ()).await.unwrap();
     let (v,): (String,) = row.into_rows_result().unwrap().single_row().unwrap();
     assert_eq!(v, "first 0");
 
     ks.execute("TRUNCATE {ks}.copy").await;
     let source = [
-        "--format", "iceberg", "--warehouse", lake, "--iceberg-table", "t", "--where", "id >= 70 AND w < 75",
-        "--mapping", "id,v",
+        "--format",
+        "iceberg",
+        "--warehouse",
+        lake,
+        "--iceberg-table",
+        "t",
+        "--where",
+        "id >= 70 AND w < 75",
+        "--mapping",
+        "id,v",
     ];
     load(&ks.name, "copy", &logs, &source);
     let rows = ks.session.query_unpaged(format!("SELECT id, v, w FROM {}.copy", ks.name), ()).await.unwrap();
     let mut rows: Vec<(i32, String, Option<i32>)> =
         rows.into_rows_result().unwrap().rows().unwrap().map(|r| r.unwrap()).collect();
     rows.sort();
-    let expected: Vec<(i32, String, Option<i32>)> = (70..75).map(|i| (i, format!("second {i}"), None)).collect();
+    let expected: Vec<(i32, String, Option<i32>)> =
+        (70..75).map(|i| (i, format!("second {i}"), None)).collect();
     assert_eq!(rows, expected);
 }

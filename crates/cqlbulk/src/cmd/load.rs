@@ -217,7 +217,9 @@ pub fn load_source(
     Ok(match format {
         "iceberg" => {
             if url.is_some() {
-                bail!("--url is for files; an Iceberg table is named by --warehouse/--catalog-uri, --namespace and --iceberg-table");
+                bail!(
+                    "--url is for files; an Iceberg table is named by --warehouse/--catalog-uri, --namespace and --iceberg-table"
+                );
             }
             let snapshot = match (iceberg.snapshot_id, iceberg.as_of) {
                 (Some(id), _) => SnapshotChoice::Id(id),
@@ -233,7 +235,9 @@ pub fn load_source(
             })
         }
         _ => {
-            let Some(url) = url else { bail!("--url is required: a file, a directory, a glob, or - for stdin") };
+            let Some(url) = url else {
+                bail!("--url is required: a file, a directory, a glob, or - for stdin")
+            };
             if iceberg.snapshot_id.is_some() || iceberg.as_of.is_some() || iceberg.filter.is_some() {
                 bail!("--snapshot-id, --as-of and --where apply to --format iceberg");
             }
@@ -284,8 +288,26 @@ impl OpenedSource {
         Ok(match source {
             LoadSource::Files { url, format } => {
                 let units = source::file_units(url, format)?;
-                let first = units.first().expect("file_units finds at least one");
-                let schema = source::peek_fields(first, format)?;
+                // Fields come from the first file that has any; files that cannot be read
+                // become bad records when their turn comes.
+                let mut schema = None;
+                let mut first_error = None;
+                for unit in &units {
+                    match source::peek_fields(unit, format) {
+                        Ok(Some(fields)) if fields.fields().is_empty() => continue,
+                        Ok(fields) => {
+                            schema = fields;
+                            first_error = None;
+                            break;
+                        }
+                        Err(err) => {
+                            first_error.get_or_insert(err);
+                        }
+                    }
+                }
+                if let Some(err) = first_error {
+                    return Err(err.into());
+                }
                 OpenedSource {
                     units,
                     schema,
@@ -316,7 +338,9 @@ impl OpenedSource {
         match (&self.file_format, &self.file_io) {
             (Some(format), _) => {
                 let format = format.clone();
-                tokio::task::spawn_blocking(move || source::read_files(&units, &format, &json_fields, sender));
+                tokio::task::spawn_blocking(move || {
+                    source::read_files(&units, &format, &json_fields, sender)
+                });
             }
             (None, Some(file_io)) => {
                 let file_io = file_io.clone();
@@ -395,7 +419,14 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         auto_concurrency: args.max_concurrent_requests.is_none(),
     };
 
-    let operation = load::open_operation(&args.log_dir, args.resume.as_deref(), &view, &opened.description, &format, &opened.units)?;
+    let operation = load::open_operation(
+        &args.log_dir,
+        args.resume.as_deref(),
+        &view,
+        &opened.description,
+        &format,
+        &opened.units,
+    )?;
     operation.log(&format!(
         "start: {} from {} ({} units, {}){}; columns: {}",
         table,
@@ -464,7 +495,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         "elapsed_seconds": elapsed,
         "rows_per_second": report.written as f64 / elapsed.max(1e-3),
     }))?;
-    operation.log(&format!("end: {status}; read {}, written {}, failed {}", report.read, report.written, report.failed));
+    operation.log(&format!(
+        "end: {status}; read {}, written {}, failed {}",
+        report.read, report.written, report.failed
+    ));
     let bad = load::bad_file(&operation);
     if !args.quiet || report.failed > 0 {
         eprintln!(

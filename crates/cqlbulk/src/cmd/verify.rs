@@ -3,8 +3,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use cqlbulk::cluster::{ClusterView, quote_identifier};
-use cqlbulk::load::{self, LoadPlan};
 use cqlbulk::load::write::WriteOptions;
+use cqlbulk::load::{self, LoadPlan};
 use cqlbulk::progress::Progress;
 use cqlbulk::scan::{self, ScanPlan};
 use cqlbulk::verify::{DatasetSide, Digest, RangeIndex, RowShape, SplitVisitor, compare_rows};
@@ -62,7 +62,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     };
     // The INSERT is prepared, never run: it computes each dataset row's token.
     let plan = LoadPlan::prepare(&session, &view, columns, &options).await?;
-    let key_names: Vec<String> = view.table.partition_key.iter().chain(&view.table.clustering_key).cloned().collect();
+    let key_names: Vec<String> =
+        view.table.partition_key.iter().chain(&view.table.clustering_key).cloned().collect();
     let shape = RowShape::new(&plan, &key_names);
 
     let scan_plan = ScanPlan::new(&view, &args.scan.scan_config(&args.connection))?;

@@ -60,7 +60,10 @@ impl IcebergSource {
                 invalid(format!("{}: no snapshot {id} (see `cqlbulk iceberg snapshots`)", self.describe()))
             })?),
             SnapshotChoice::AsOf(millis) => {
-                let at = metadata.snapshots().filter(|s| s.timestamp_ms() <= millis).max_by_key(|s| s.timestamp_ms());
+                let at = metadata
+                    .snapshots()
+                    .filter(|s| s.timestamp_ms() <= millis)
+                    .max_by_key(|s| s.timestamp_ms());
                 Some(at.cloned().ok_or_else(|| {
                     let mut when = String::new();
                     crate::text::write_timestamp(millis, &mut when);
@@ -99,7 +102,13 @@ impl IcebergSource {
         tasks.sort_by(|a, b| (&a.data_file_path, a.start).cmp(&(&b.data_file_path, b.start)));
         let projected = match columns {
             Some(columns) => Arc::new(
-                schema.as_struct().fields().iter().filter(|f| columns.contains(&f.name)).cloned().collect::<Vec<_>>(),
+                schema
+                    .as_struct()
+                    .fields()
+                    .iter()
+                    .filter(|f| columns.contains(&f.name))
+                    .cloned()
+                    .collect::<Vec<_>>(),
             ),
             None => Arc::new(schema.as_struct().fields().to_vec()),
         };
@@ -111,9 +120,17 @@ impl IcebergSource {
             .map_err(|e| catalog::catalog_error(&self.describe(), e))?;
         let units = tasks
             .into_iter()
-            .map(|task| Unit { name: task.data_file_path.clone(), location: Location::Iceberg(Box::new(task)) })
+            .map(|task| Unit {
+                name: task.data_file_path.clone(),
+                location: Location::Iceberg(Box::new(task)),
+            })
             .collect();
-        Ok(PlannedScan { snapshot_id: scan.snapshot().map(|s| s.snapshot_id()), table, schema: Arc::new(arrow), units })
+        Ok(PlannedScan {
+            snapshot_id: scan.snapshot().map(|s| s.snapshot_id()),
+            table,
+            schema: Arc::new(arrow),
+            units,
+        })
     }
 }
 
@@ -174,10 +191,7 @@ fn split_and(text: &str) -> Vec<&str> {
     while i < bytes.len() {
         if bytes[i] == b'\'' {
             in_quote = !in_quote;
-        } else if !in_quote
-            && text[i..].len() >= 5
-            && text[i..i + 5].eq_ignore_ascii_case(" and ")
-        {
+        } else if !in_quote && text[i..].len() >= 5 && text[i..i + 5].eq_ignore_ascii_case(" and ") {
             parts.push(&text[start..i]);
             start = i + 5;
             i += 5;

@@ -23,7 +23,14 @@ pub struct CsvReadOptions {
 
 impl Default for CsvReadOptions {
     fn default() -> Self {
-        CsvReadOptions { delimiter: b',', quote: b'"', escape: b'\\', null: String::new(), header: true, comment: None }
+        CsvReadOptions {
+            delimiter: b',',
+            quote: b'"',
+            escape: b'\\',
+            null: String::new(),
+            header: true,
+            comment: None,
+        }
     }
 }
 
@@ -91,7 +98,12 @@ impl<R: BufRead> CsvReader<R> {
         }
     }
 
-    fn to_strings(&self, fields: Vec<(Vec<u8>, bool)>, line: u64, original: Vec<u8>) -> Result<Record, RecordError> {
+    fn to_strings(
+        &self,
+        fields: Vec<(Vec<u8>, bool)>,
+        line: u64,
+        original: Vec<u8>,
+    ) -> Result<Record, RecordError> {
         let mut out = Vec::with_capacity(fields.len());
         for (index, (bytes, quoted)) in fields.into_iter().enumerate() {
             let text = match String::from_utf8(bytes) {
@@ -100,7 +112,11 @@ impl<R: BufRead> CsvReader<R> {
                     return Err(RecordError {
                         line,
                         original,
-                        reason: format!("field {}: invalid UTF-8 at byte {}", index + 1, e.utf8_error().valid_up_to()),
+                        reason: format!(
+                            "field {}: invalid UTF-8 at byte {}",
+                            index + 1,
+                            e.utf8_error().valid_up_to()
+                        ),
                         fatal: false,
                     });
                 }
@@ -111,7 +127,10 @@ impl<R: BufRead> CsvReader<R> {
     }
 
     /// Reads one record's fields as raw bytes with their quoted flag; `Ok(None)` at the end.
-    fn read_record(&mut self, original: &mut Vec<u8>) -> Result<Option<Vec<(Vec<u8>, bool)>>, (String, bool)> {
+    fn read_record(
+        &mut self,
+        original: &mut Vec<u8>,
+    ) -> Result<Option<Vec<(Vec<u8>, bool)>>, (String, bool)> {
         let CsvReadOptions { delimiter, quote, escape, .. } = self.options;
         let mut fields = Vec::new();
         let mut field = Vec::new();
@@ -121,10 +140,14 @@ impl<R: BufRead> CsvReader<R> {
         let quote_line = self.line + 1;
         loop {
             line.clear();
-            let read = self.input.read_until(b'\n', &mut line).map_err(|e| (format!("cannot read: {e}"), true))?;
+            let read =
+                self.input.read_until(b'\n', &mut line).map_err(|e| (format!("cannot read: {e}"), true))?;
             if read == 0 {
                 if in_quotes {
-                    return Err((format!("unterminated quote (the quoted field starts on line {quote_line})"), true));
+                    return Err((
+                        format!("unterminated quote (the quoted field starts on line {quote_line})"),
+                        true,
+                    ));
                 }
                 if original.is_empty() {
                     return Ok(None);
@@ -148,7 +171,10 @@ impl<R: BufRead> CsvReader<R> {
                         i += 2;
                         continue;
                     }
-                    if b == escape && escape != quote && matches!(bytes.get(i + 1), Some(&n) if n == quote || n == escape) {
+                    if b == escape
+                        && escape != quote
+                        && matches!(bytes.get(i + 1), Some(&n) if n == quote || n == escape)
+                    {
                         field.push(bytes[i + 1]);
                         i += 2;
                         continue;
@@ -166,7 +192,10 @@ impl<R: BufRead> CsvReader<R> {
                     quoted = true;
                 } else if quoted {
                     // The whole line is read already: the next record starts on the next one.
-                    return Err((format!("text after the closing quote of field {}", fields.len() + 1), false));
+                    return Err((
+                        format!("text after the closing quote of field {}", fields.len() + 1),
+                        false,
+                    ));
                 } else {
                     field.push(b);
                 }

@@ -161,25 +161,36 @@ pub fn plan_columns(
     let column_type = |name: &str| view.columns.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone());
     let pairs: Vec<(String, String)> = match (mapping, source_schema) {
         (Some(mapping), _) => mapping.to_vec(),
-        (None, Some(schema)) => schema.fields().iter().map(|f| (f.name().clone(), f.name().clone())).collect(),
+        (None, Some(schema)) => {
+            schema.fields().iter().map(|f| (f.name().clone(), f.name().clone())).collect()
+        }
         (None, None) => view.columns.iter().map(|(n, _)| (n.clone(), n.clone())).collect(),
     };
     let mut seen = HashSet::new();
     let mut planned = Vec::new();
     for (field, column) in pairs {
         let Some(typ) = column_type(&column) else {
-            let hint = if mapping.is_some() { "fix --mapping" } else { "rename it or leave it out with --mapping" };
-            return Err(invalid(format!("{source_name}: field '{field}' has no column '{column}' in {table}; {hint}")));
+            let hint =
+                if mapping.is_some() { "fix --mapping" } else { "rename it or leave it out with --mapping" };
+            return Err(invalid(format!(
+                "{source_name}: field '{field}' has no column '{column}' in {table}; {hint}"
+            )));
         };
         if !seen.insert(column.clone()) {
-            return Err(invalid(format!("{source_name}: two fields feed column '{column}' of {table}; fix --mapping")));
+            return Err(invalid(format!(
+                "{source_name}: two fields feed column '{column}' of {table}; fix --mapping"
+            )));
         }
         if let Some(schema) = source_schema {
             let Ok(source_field) = schema.field_with_name(&field) else {
-                return Err(invalid(format!("{source_name}: --mapping names field '{field}', which the source does not have")));
+                return Err(invalid(format!(
+                    "{source_name}: --mapping names field '{field}', which the source does not have"
+                )));
             };
             crate::encode::check(source_field.data_type(), &typ).map_err(|e| {
-                invalid(format!("{source_name}: field '{field}' cannot load into column '{column}' of {table}: {e}"))
+                invalid(format!(
+                    "{source_name}: field '{field}' cannot load into column '{column}' of {table}: {e}"
+                ))
             })?;
         }
         planned.push(PlannedColumn { name: column, typ, field });
@@ -203,9 +214,15 @@ impl LoadPlan {
         &self.statement
     }
 
-    pub async fn prepare(session: &Session, view: &ClusterView, columns: Vec<PlannedColumn>, options: &WriteOptions) -> Result<LoadPlan> {
+    pub async fn prepare(
+        session: &Session,
+        view: &ClusterView,
+        columns: Vec<PlannedColumn>,
+        options: &WriteOptions,
+    ) -> Result<LoadPlan> {
         let table = &view.table;
-        let index_of = |name: &String| columns.iter().position(|c| &c.name == name).expect("keys are planned");
+        let index_of =
+            |name: &String| columns.iter().position(|c| &c.name == name).expect("keys are planned");
         let partition_key: Vec<usize> = table.partition_key.iter().map(index_of).collect();
         let clustering: Vec<usize> = table.clustering_key.iter().map(index_of).collect();
         let counter = columns.iter().any(|c| matches!(c.typ, ColumnType::Native(NativeType::Counter)));
@@ -221,7 +238,12 @@ impl LoadPlan {
             let counters: Vec<usize> = all.iter().copied().filter(|i| !keys.contains(i)).collect();
             let sets: Vec<String> = counters.iter().map(|i| format!("{0} = {0} + ?", quoted(i))).collect();
             let conditions: Vec<String> = keys.iter().map(|i| format!("{} = ?", quoted(i))).collect();
-            let cql = format!("UPDATE {} SET {} WHERE {}", table.name.cql(), sets.join(", "), conditions.join(" AND "));
+            let cql = format!(
+                "UPDATE {} SET {} WHERE {}",
+                table.name.cql(),
+                sets.join(", "),
+                conditions.join(" AND ")
+            );
             (cql, counters.into_iter().chain(keys).collect::<Vec<_>>())
         } else {
             (insert(&all), all.clone())
@@ -239,11 +261,15 @@ impl LoadPlan {
     }
 }
 
-async fn prepare(session: &Session, cql: &str, bind: Vec<usize>, options: &WriteOptions) -> Result<Statement> {
-    let mut prepared = session
-        .prepare(cql)
-        .await
-        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("cannot prepare `{cql}`: {}", one_line(&e))))?;
+async fn prepare(
+    session: &Session,
+    cql: &str,
+    bind: Vec<usize>,
+    options: &WriteOptions,
+) -> Result<Statement> {
+    let mut prepared = session.prepare(cql).await.map_err(|e| {
+        Error::new(ErrorKind::InvalidInput, format!("cannot prepare `{cql}`: {}", one_line(&e)))
+    })?;
     prepared.set_consistency(options.consistency);
     prepared.set_is_idempotent(!options.counter);
     Ok(Statement { prepared, bind: Arc::new(bind) })
@@ -325,7 +351,12 @@ pub async fn load(
                         }
                     }
                     let writer = writer.clone();
-                    in_flight.push(futures::future::Either::Right(write_chunk(writer, plan, chunk, config.dry_run)));
+                    in_flight.push(futures::future::Either::Right(write_chunk(
+                        writer,
+                        plan,
+                        chunk,
+                        config.dry_run,
+                    )));
                 }
             }
         }
@@ -334,8 +365,13 @@ pub async fn load(
         if !outcome.bad.is_empty() {
             let mut file = bad_file.lock().expect("bad file lock");
             for (position, original, reason) in &outcome.bad {
-                let line = serde_json::to_string(&BadRecord { source: unit_name, position: *position, reason, record: original })
-                    .expect("bad record serializes");
+                let line = serde_json::to_string(&BadRecord {
+                    source: unit_name,
+                    position: *position,
+                    reason,
+                    record: original,
+                })
+                .expect("bad record serializes");
                 writeln!(file, "{line}").map_err(|e| invalid(format!("{}: {e}", bad_path.display())))?;
             }
             file.flush().map_err(|e| invalid(format!("{}: {e}", bad_path.display())))?;
@@ -389,7 +425,9 @@ pub fn encode_chunk(plan: &LoadPlan, chunk: &Chunk) -> EncodedChunk {
                 Ok(array) => Some(array),
                 Err(reason) => {
                     let reason = format!("column {}: {reason}", column.name);
-                    bad.extend((0..rows).map(|row| (chunk.positions[row], chunk.original(row), reason.clone())));
+                    bad.extend(
+                        (0..rows).map(|row| (chunk.positions[row], chunk.original(row), reason.clone())),
+                    );
                     return EncodedChunk { encoded, rows: Vec::new(), bad, records };
                 }
             },
@@ -412,7 +450,11 @@ pub fn encode_chunk(plan: &LoadPlan, chunk: &Chunk) -> EncodedChunk {
                 Err(reason) => {
                     encoded.cells.truncate(cells_at);
                     encoded.data.truncate(data_at);
-                    bad.push((chunk.positions[row], chunk.original(row), format!("column {}: {reason}", column.name)));
+                    bad.push((
+                        chunk.positions[row],
+                        chunk.original(row),
+                        format!("column {}: {reason}", column.name),
+                    ));
                     continue 'rows;
                 }
             }
@@ -453,7 +495,8 @@ async fn write_chunk(writer: Arc<Writer>, plan: &LoadPlan, chunk: Chunk, dry_run
         for row in members {
             let row_bytes = encoded.row_bytes(row);
             if !current.is_empty()
-                && (current.len() >= writer.options.batch_rows || bytes + row_bytes > writer.options.batch_bytes)
+                && (current.len() >= writer.options.batch_rows
+                    || bytes + row_bytes > writer.options.batch_bytes)
             {
                 requests.push((static_only, std::mem::take(&mut current)));
                 bytes = 0;
@@ -468,7 +511,11 @@ async fn write_chunk(writer: Arc<Writer>, plan: &LoadPlan, chunk: Chunk, dry_run
         .map(|(static_only, members)| {
             let writer = writer.clone();
             async move {
-                let statement = if static_only { plan.static_statement.as_ref().expect("static rows need it") } else { &plan.statement };
+                let statement = if static_only {
+                    plan.static_statement.as_ref().expect("static rows need it")
+                } else {
+                    &plan.statement
+                };
                 let result = writer.write(statement, encoded, &members).await.map_err(|f| f.reason);
                 (members, result)
             }
@@ -482,7 +529,11 @@ async fn write_chunk(writer: Arc<Writer>, plan: &LoadPlan, chunk: Chunk, dry_run
             Ok(()) => written += members.len() as u64,
             Err(reason) => {
                 for row in members {
-                    bad.push((chunk.positions[good[row]], chunk.original(good[row]), format!("write failed: {reason}")));
+                    bad.push((
+                        chunk.positions[good[row]],
+                        chunk.original(good[row]),
+                        format!("write failed: {reason}"),
+                    ));
                 }
             }
         }

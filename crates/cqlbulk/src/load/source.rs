@@ -121,13 +121,14 @@ fn row_as_json(batch: &RecordBatch, row: usize) -> String {
     serde_json::Value::Object(object).to_string()
 }
 
-
 /// The files `url` names: a file, every file of `format` under a directory (recursively,
 /// compressed ones too), a glob, or `-` for stdin.
 pub fn file_units(url: &str, format: &InputFormat) -> Result<Vec<Unit>> {
     if url == "-" {
         if let InputFormat::Parquet = format {
-            return Err(invalid("--url -: Parquet cannot be read from stdin (it needs to seek); give a file"));
+            return Err(invalid(
+                "--url -: Parquet cannot be read from stdin (it needs to seek); give a file",
+            ));
         }
         return Ok(vec![Unit { name: "stdin".into(), location: Location::Stdin }]);
     }
@@ -211,7 +212,10 @@ pub fn peek_fields(unit: &Unit, format: &InputFormat) -> Result<Option<SchemaRef
                 None => return Ok(Some(Arc::new(Schema::empty()))),
                 Some(Ok(record)) => record,
                 Some(Err(e)) => {
-                    return Err(invalid(format!("{} line {}: cannot read the first record: {}", unit.name, e.line, e.reason)));
+                    return Err(invalid(format!(
+                        "{} line {}: cannot read the first record: {}",
+                        unit.name, e.line, e.reason
+                    )));
                 }
             };
             let names: Vec<String> = if options.header {
@@ -251,8 +255,18 @@ pub fn read_files(
             InputFormat::Json => read_json(index, unit, json_fields, &chunks),
             InputFormat::Parquet => read_parquet(index, unit, &chunks),
         };
+        // A unit that cannot be opened is one bad record of that unit (readers fail this
+        // way only before their first chunk).
         if let Err(err) = sent {
-            if chunks.blocking_send(Err(err)).is_err() {
+            let chunk = Chunk {
+                unit: index,
+                index: 0,
+                batch: RecordBatch::new_empty(Arc::new(Schema::empty())),
+                positions: Vec::new(),
+                originals: None,
+                rejects: vec![Reject { position: 0, original: String::new(), reason: err.to_string() }],
+            };
+            if chunks.blocking_send(Ok(chunk)).is_err() {
                 return;
             }
         }
@@ -292,7 +306,12 @@ impl<'a> TextChunker<'a> {
         }
     }
 
-    fn push_row<'v>(&mut self, position: u64, original: String, values: impl IntoIterator<Item = Option<&'v str>>) {
+    fn push_row<'v>(
+        &mut self,
+        position: u64,
+        original: String,
+        values: impl IntoIterator<Item = Option<&'v str>>,
+    ) {
         for (builder, value) in self.columns.iter_mut().zip(values) {
             builder.append_option(value);
         }
@@ -319,7 +338,8 @@ impl<'a> TextChunker<'a> {
         if self.positions.is_empty() && self.rejects.is_empty() {
             return true;
         }
-        let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
+        let arrays: Vec<ArrayRef> =
+            self.columns.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef).collect();
         let rows = self.positions.len();
         let batch = RecordBatch::try_new_with_options(
             self.schema.clone(),
@@ -357,7 +377,12 @@ fn read_csv(
                 (Ok(first), true) => first.fields.iter().map(|f| f.clone().unwrap_or_default()).collect(),
                 (Ok(first), false) => (0..first.fields.len()).map(|i| i.to_string()).collect(),
                 (Err(e), _) => {
-                    return Err(invalid(format!("{} line {}: cannot read the first record: {}", unit.name, e.line, e.reason)));
+                    // Without its first record the file cannot be read on.
+                    let mut chunker = TextChunker::new(index, text_schema(&[]), chunks);
+                    let original = String::from_utf8_lossy(&e.original).trim_end().to_string();
+                    chunker.reject(e.line, original, format!("cannot read the first record: {}", e.reason));
+                    chunker.flush();
+                    return Ok(());
                 }
             };
             width = names.len();
@@ -392,7 +417,12 @@ fn read_csv(
     Ok(())
 }
 
-fn read_json(index: usize, unit: &Unit, fields: &[String], chunks: &mpsc::Sender<Result<Chunk>>) -> Result<()> {
+fn read_json(
+    index: usize,
+    unit: &Unit,
+    fields: &[String],
+    chunks: &mpsc::Sender<Result<Chunk>>,
+) -> Result<()> {
     let mut input = open_text(unit)?;
     let names: Vec<String> = fields.to_vec();
     let mut chunker = TextChunker::new(index, text_schema(&names), chunks);
@@ -485,7 +515,14 @@ fn read_parquet(index: usize, unit: &Unit, chunks: &mpsc::Sender<Result<Chunk>>)
                 let rows = batch.num_rows() as u64;
                 let positions = (position..position + rows).collect();
                 position += rows;
-                Chunk { unit: index, index: chunk_index as u64, batch, positions, originals: None, rejects: Vec::new() }
+                Chunk {
+                    unit: index,
+                    index: chunk_index as u64,
+                    batch,
+                    positions,
+                    originals: None,
+                    rejects: Vec::new(),
+                }
             }
             Err(e) => {
                 let reason = format!("cannot read Parquet from row {position} on: {e}");
@@ -505,11 +542,7 @@ fn read_parquet(index: usize, unit: &Unit, chunks: &mpsc::Sender<Result<Chunk>>)
 
 /// Reads Iceberg data files (the scan's tasks) in order, each through iceberg-rust's Arrow
 /// reader, which applies the scan's projection, filter and delete files.
-pub async fn read_iceberg(
-    units: &[Unit],
-    file_io: iceberg::io::FileIO,
-    chunks: mpsc::Sender<Result<Chunk>>,
-) {
+pub async fn read_iceberg(units: &[Unit], file_io: iceberg::io::FileIO, chunks: mpsc::Sender<Result<Chunk>>) {
     for (index, unit) in units.iter().enumerate() {
         let Location::Iceberg(task) = &unit.location else { unreachable!("Iceberg units are scan tasks") };
         let reader = iceberg::arrow::ArrowReaderBuilder::new(file_io.clone(), iceberg::Runtime::current())

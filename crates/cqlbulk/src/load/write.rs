@@ -13,9 +13,9 @@ use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::serialize::SerializationError;
 use scylla::serialize::row::{RowSerializationContext, SerializeRow};
 use scylla::serialize::writers::RowWriter;
+use scylla::statement::Consistency;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
-use scylla::statement::Consistency;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::connect::one_line;
@@ -67,7 +67,11 @@ pub struct BoundRow<'a> {
 }
 
 impl SerializeRow for BoundRow<'_> {
-    fn serialize(&self, _ctx: &RowSerializationContext<'_>, writer: &mut RowWriter) -> Result<(), SerializationError> {
+    fn serialize(
+        &self,
+        _ctx: &RowSerializationContext<'_>,
+        writer: &mut RowWriter,
+    ) -> Result<(), SerializationError> {
         for &column in self.bind {
             let cell = writer.make_cell_writer();
             match self.rows.cell(self.row, column) {
@@ -147,7 +151,12 @@ impl Writer {
 
     /// Writes `rows` (all of one partition when more than one) with `statement`, retrying
     /// what may succeed later.
-    pub async fn write(&self, statement: &Statement, rows: &EncodedRows, members: &[usize]) -> Result<(), WriteFailure> {
+    pub async fn write(
+        &self,
+        statement: &Statement,
+        rows: &EncodedRows,
+        members: &[usize],
+    ) -> Result<(), WriteFailure> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -176,7 +185,11 @@ impl Writer {
                     if !is_retryable(&err) || attempt >= self.options.max_attempts {
                         let reason = one_line(&err);
                         return Err(WriteFailure {
-                            reason: if attempt > 1 { format!("{reason} (after {attempt} attempts)") } else { reason },
+                            reason: if attempt > 1 {
+                                format!("{reason} (after {attempt} attempts)")
+                            } else {
+                                reason
+                            },
                         });
                     }
                     self.retries.fetch_add(1, Ordering::Relaxed);
@@ -186,7 +199,12 @@ impl Writer {
         }
     }
 
-    async fn send(&self, statement: &Statement, rows: &EncodedRows, members: &[usize]) -> Result<(), ExecutionError> {
+    async fn send(
+        &self,
+        statement: &Statement,
+        rows: &EncodedRows,
+        members: &[usize],
+    ) -> Result<(), ExecutionError> {
         if let [row] = members {
             let values = BoundRow { rows, row: *row, bind: &statement.bind };
             self.session.execute_unpaged(&statement.prepared, values).await?;
@@ -219,7 +237,12 @@ impl Writer {
 
     fn give_back_slot(&self) {
         let withheld = self.withheld.load(Ordering::Relaxed);
-        if withheld > 0 && self.withheld.compare_exchange(withheld, withheld - 1, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        if withheld > 0
+            && self
+                .withheld
+                .compare_exchange(withheld, withheld - 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
             self.slots.add_permits(1);
         }
     }

@@ -32,7 +32,9 @@ impl Compression {
     /// The codec a file's name says it is compressed with (`.gz`, `.zst`, `.lz4`, `.bz2`,
     /// `.xz`), and the name without that suffix.
     pub fn from_file_name(name: &str) -> (Compression, &str) {
-        for codec in [Compression::Gzip, Compression::Zstd, Compression::Lz4, Compression::Bzip2, Compression::Xz] {
+        for codec in
+            [Compression::Gzip, Compression::Zstd, Compression::Lz4, Compression::Bzip2, Compression::Xz]
+        {
             let suffix = codec.extension().expect("codecs have a suffix");
             if let Some(stem) = name.strip_suffix(suffix).and_then(|s| s.strip_suffix('.')) {
                 return (codec, stem);
