@@ -313,7 +313,7 @@ pub async fn load(
         report.written += earlier.written;
         report.failed += earlier.failed;
     }
-    let bad_path = operation.dir.join("bad.jsonl");
+    let bad_path = bad_file(operation);
     let bad_file = Mutex::new(
         std::fs::OpenOptions::new()
             .create(true)
