@@ -10,6 +10,8 @@ directory, log and JMX port. No Docker, no tarball.
     harness/cluster.py status
     harness/cluster.py stop [--node N]
     harness/cluster.py start-node N      # restart one stopped node of the running cluster
+    harness/cluster.py start --auth --tls  # PasswordAuthenticator, TLS-only client port
+    harness/cluster.py tls-dir           # where the CA, client certificate and key are
 
 `start` is idempotent: a cluster of the same shape is reused with its data (nodes that are
 down are started); a cluster of another shape is stopped and replaced by a fresh one (its
@@ -136,6 +138,56 @@ def draw_tokens(nodes: int, num_tokens: int) -> dict:
     return tokens
 
 
+TLS_PASSWORD = "cqlbulk-test"
+
+
+def tls_dir() -> Path:
+    return CLUSTER_DIR / "tls"
+
+
+def make_tls_material() -> Path:
+    """Test certificates made with the JDK's keytool, once per cluster directory: a CA, a
+    node keystore signed by it naming 127.0.0.1-9 (the driver checks the IP it connected
+    to), a truststore of the CA, a client certificate and key as PEM (for
+    require_client_auth), and an unrelated CA as PEM (what a wrong --tls-ca looks like)."""
+    out = tls_dir()
+    if (out / "done").exists():
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    store = ["-storetype", "PKCS12", "-storepass", TLS_PASSWORD]
+
+    def keytool(*args: str) -> None:
+        result = subprocess.run(["keytool", *args], cwd=out, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise HarnessError(f"keytool {args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
+
+    def key_pair(keystore: str, alias: str, name: str, *extra: str) -> None:
+        keytool("-genkeypair", "-keystore", keystore, *store, "-alias", alias, "-dname", f"CN={name}",
+                "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650", *extra)
+
+    for ca in ("ca", "other-ca"):
+        key_pair(f"{ca}.p12", ca, f"cqlbulk test {ca}", "-ext", "bc:c")
+        keytool("-exportcert", "-rfc", "-keystore", f"{ca}.p12", *store, "-alias", ca, "-file", f"{ca}.pem")
+    addresses = ",".join(f"IP:{node_address(i)}" for i in range(1, 10))
+    for entity, extensions in (("node", f"SAN={addresses},DNS:localhost"), ("client", "SAN=DNS:cqlbulk-client")):
+        key_pair(f"{entity}.p12", entity, f"cqlbulk test {entity}")
+        keytool("-certreq", "-keystore", f"{entity}.p12", *store, "-alias", entity, "-file", f"{entity}.csr")
+        keytool("-gencert", "-keystore", "ca.p12", *store, "-alias", "ca", "-infile", f"{entity}.csr",
+                "-outfile", f"{entity}.pem", "-rfc", "-validity", "3650", "-ext", extensions)
+        keytool("-importcert", "-noprompt", "-keystore", f"{entity}.p12", *store, "-alias", "ca", "-file", "ca.pem")
+        keytool("-importcert", "-keystore", f"{entity}.p12", *store, "-alias", entity, "-file", f"{entity}.pem")
+    keytool("-importcert", "-noprompt", "-keystore", "trust.p12", *store, "-alias", "ca", "-file", "ca.pem")
+    exported = subprocess.run(
+        ["java", str(HARNESS_DIR / "ExportKey.java"), "client.p12", TLS_PASSWORD, "client", "client.key"],
+        cwd=out, capture_output=True, text=True,
+    )
+    if exported.returncode != 0:
+        raise HarnessError(f"cannot export the client key: {exported.stderr.strip()}")
+    (out / "done").write_text("")
+    return out
+
+
 def write_node_config(index: int, shape: dict) -> Path:
     home = node_dir(index)
     conf = home / "conf"
@@ -173,7 +225,7 @@ commitlog_sync_period: 10000ms
 authenticator: {'PasswordAuthenticator' if auth else 'AllowAllAuthenticator'}
 authorizer: {'CassandraAuthorizer' if auth else 'AllowAllAuthorizer'}
 materialized_views_enabled: true
-# Test nodes share two cores: keep background work small.
+{tls_options(shape)}# Test nodes share two cores: keep background work small.
 concurrent_compactors: 1
 compaction_throughput: 0MiB/s
 """
@@ -189,6 +241,24 @@ compaction_throughput: 0MiB/s
 """
     (conf / "logback.xml").write_text(logback)
     return conf
+
+
+def tls_options(shape: dict) -> str:
+    """TLS-only client port (native_transport_port stays 9042), client certificates
+    required: the strictest setting, so one cluster tests every part of cqlbulk's TLS."""
+    if not shape.get("tls"):
+        return ""
+    tls = make_tls_material()
+    return f"""client_encryption_options:
+  enabled: true
+  optional: false
+  keystore: {tls / 'node.p12'}
+  keystore_password: {TLS_PASSWORD}
+  store_type: PKCS12
+  require_client_auth: true
+  truststore: {tls / 'trust.p12'}
+  truststore_password: {TLS_PASSWORD}
+"""
 
 
 def java_command(index: int, shape: dict) -> list[str]:
@@ -364,7 +434,7 @@ def stop_node(index: int, state: dict) -> None:
 
 
 def cmd_start(args: argparse.Namespace) -> None:
-    shape = {"nodes": args.nodes, "num_tokens": args.num_tokens, "heap": args.heap, "auth": args.auth}
+    shape = {"nodes": args.nodes, "num_tokens": args.num_tokens, "heap": args.heap, "auth": args.auth, "tls": args.tls}
     if not 1 <= args.nodes <= 9:
         raise HarnessError("--nodes must be between 1 and 9")
     install()
@@ -478,6 +548,7 @@ def main() -> int:
     start.add_argument("--num-tokens", type=int, default=16, help="vnodes per node (16 as in 5.0)")
     start.add_argument("--heap", default="1G", help="JVM heap per node (keep it <= 1G here)")
     start.add_argument("--auth", action="store_true", help="PasswordAuthenticator (cassandra/cassandra)")
+    start.add_argument("--tls", action="store_true", help="TLS-only client port, client certificates required (see tls-dir)")
     start.add_argument("--timeout", type=float, default=120, help="seconds per node to serve CQL")
     start_node = sub.add_parser("start-node", help="restart one node of the running cluster")
     start_node.add_argument("index", type=int)
@@ -486,6 +557,7 @@ def main() -> int:
     stop.add_argument("--node", type=int)
     stop.add_argument("--kill", action="store_true", help="SIGKILL instead of a clean shutdown")
     sub.add_parser("status", help="print the cluster's shape and running nodes")
+    sub.add_parser("tls-dir", help="make the test certificates if needed and print their directory")
     args = parser.parse_args()
     try:
         {
@@ -494,6 +566,7 @@ def main() -> int:
             "start-node": cmd_start_node,
             "stop": cmd_stop,
             "status": cmd_status,
+            "tls-dir": lambda _: print(make_tls_material()),
         }[args.command](args)
     except HarnessError as err:
         print(f"cluster: error: {err}", file=sys.stderr)

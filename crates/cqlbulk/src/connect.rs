@@ -1,6 +1,8 @@
 //! Opening a driver session from user-facing connection settings.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use scylla::client::execution_profile::ExecutionProfile;
@@ -33,6 +35,22 @@ pub struct ConnectionConfig {
     /// How long one request may take before it counts as failed and is retried.
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
+    /// Client-to-node encryption; `None`: plain connections.
+    pub tls: Option<TlsConfig>,
+}
+
+/// Client-to-node TLS: which certificate authorities sign the nodes' certificates, and the
+/// client's own certificate for nodes that require one.
+#[derive(Clone, Debug)]
+pub struct TlsConfig {
+    /// PEM file with the CA certificate(s).
+    pub ca: PathBuf,
+    /// PEM files of the client certificate chain and its private key.
+    pub client: Option<(PathBuf, PathBuf)>,
+    /// Check that a node's certificate names the address it was reached at (the driver
+    /// connects by IP, so the certificate needs an IP subject alternative name). Off, the
+    /// certificate must still be signed by the CA.
+    pub verify_hostname: bool,
 }
 
 impl fmt::Debug for ConnectionConfig {
@@ -46,6 +64,7 @@ impl fmt::Debug for ConnectionConfig {
             .field("consistency", &self.consistency)
             .field("page_size", &self.page_size)
             .field("request_timeout", &self.request_timeout)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -62,6 +81,7 @@ impl Default for ConnectionConfig {
             page_size: 5000,
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -103,11 +123,122 @@ impl ConnectionConfig {
         if let Some(user) = &self.username {
             builder = builder.user(user.clone(), self.password.clone().unwrap_or_default());
         }
-        builder.build().await.map_err(|err| session_error(&contact_points.join(", "), err))
+        if let Some(tls) = &self.tls {
+            builder = builder.tls_context(Some(tls.client_config()?));
+        }
+        builder
+            .build()
+            .await
+            .map_err(|err| session_error(&contact_points.join(", "), self.tls.is_some(), err))
     }
 }
 
-fn session_error(hosts: &str, err: NewSessionError) -> Error {
+impl TlsConfig {
+    /// The rustls configuration: the CA from `ca`, the client certificate if given.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let bad = |flag: &str, path: &PathBuf, why: String| {
+            Error::new(ErrorKind::InvalidInput, format!("{flag} {}: {why}", path.display()))
+        };
+        let certificates = |flag: &str, path: &PathBuf| -> Result<Vec<CertificateDer<'static>>> {
+            let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect())
+                .map_err(|e| bad(flag, path, pem_error(e)))?;
+            if certificates.is_empty() {
+                return Err(bad(flag, path, "no PEM certificate (BEGIN CERTIFICATE) in it".into()));
+            }
+            Ok(certificates)
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in certificates("--tls-ca", &self.ca)? {
+            roots.add(certificate).map_err(|e| bad("--tls-ca", &self.ca, e.to_string()))?;
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("TLS: {e}")))?;
+        let builder = if self.verify_hostname {
+            builder.with_root_certificates(roots)
+        } else {
+            let verifier =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| bad("--tls-ca", &self.ca, e.to_string()))?;
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyAddress(verifier)))
+        };
+        let config = match &self.client {
+            None => builder.with_no_client_auth(),
+            Some((cert, key)) => {
+                let chain = certificates("--tls-cert", cert)?;
+                let key =
+                    PrivateKeyDer::from_pem_file(key).map_err(|e| bad("--tls-key", key, pem_error(e)))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("--tls-cert/--tls-key: {e}")))?
+            }
+        };
+        Ok(Arc::new(config))
+    }
+}
+
+fn pem_error(err: rustls::pki_types::pem::Error) -> String {
+    match err {
+        rustls::pki_types::pem::Error::Io(e) => e.to_string(),
+        rustls::pki_types::pem::Error::NoItemsFound => "no PEM item of the right kind in it".into(),
+        other => format!("not valid PEM: {other:?}"),
+    }
+}
+
+/// `--tls-no-hostname-check`: the node's certificate chain is verified against the CA as
+/// usual; only a certificate that does not name the node's address is let through.
+#[derive(Debug)]
+struct AnyAddress(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyAddress {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+        // The chain is checked before the name, so a name error means a trusted chain.
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(NotValidForName | NotValidForNameContext { .. })) => {
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+fn session_error(hosts: &str, tls: bool, err: NewSessionError) -> Error {
     let last_connection_error = match &err {
         NewSessionError::MetadataError(scylla::errors::MetadataError::ConnectionPoolError(
             ConnectionPoolError::Broken { last_connection_error },
@@ -129,10 +260,17 @@ fn session_error(hosts: &str, err: NewSessionError) -> Error {
             None => one_line(other),
         },
     };
-    Error::new(
-        ErrorKind::Connect,
-        format!("cannot connect to {hosts}: {detail}; check --host, --port and that Cassandra is running"),
-    )
+    let hint = if detail.contains("certificate") || detail.contains("alert") {
+        // The handshake failed: the node's certificate, or ours.
+        "check --tls-ca (the CA that signed the nodes' certificates), --tls-cert/--tls-key if the nodes require a client certificate, and that the certificates name the nodes' addresses"
+    } else if !tls && (detail.contains("eof") || detail.contains("reset") || detail.contains("broken")) {
+        "check --host, --port, that Cassandra is running, and whether its port requires TLS (--tls)"
+    } else if tls && (detail.contains("InvalidContentType") || detail.contains("corrupt message")) {
+        "the node answered without TLS: drop --tls, or check --port"
+    } else {
+        "check --host, --port and that Cassandra is running"
+    };
+    Error::new(ErrorKind::Connect, format!("cannot connect to {hosts}: {detail}; {hint}"))
 }
 
 /// The server's reason when a connection was refused for its credentials.

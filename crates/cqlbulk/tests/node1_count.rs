@@ -6,7 +6,7 @@ mod common;
 use common::scenarios::*;
 use common::*;
 
-const SHAPE: Shape = Shape { nodes: 1, num_tokens: 16, auth: false };
+const SHAPE: Shape = Shape { nodes: 1, num_tokens: 16, auth: false, tls: false };
 
 fn hosts() -> &'static str {
     cluster(SHAPE)

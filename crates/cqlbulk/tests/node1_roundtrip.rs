@@ -8,7 +8,7 @@ use std::path::Path;
 use common::scenarios::create_all_types;
 use common::*;
 
-const SHAPE: Shape = Shape { nodes: 1, num_tokens: 16, auth: false };
+const SHAPE: Shape = Shape { nodes: 1, num_tokens: 16, auth: false, tls: false };
 
 fn hosts() -> &'static str {
     cluster(SHAPE)
@@ -221,4 +221,195 @@ async fn iceberg_time_travel_and_filter() {
     let expected: Vec<(i32, String, Option<i32>)> =
         (70..75).map(|i| (i, format!("second {i}"), None)).collect();
     assert_eq!(rows, expected);
+}
+
+/// One row's values with the write time and TTL of each cell, as `timing_rows` reads them.
+type TimingRow = (
+    i32,
+    Option<i32>,
+    Option<String>,
+    Option<i32>,
+    Option<Vec<i32>>,
+    Option<String>,
+    Option<Vec<i32>>,
+    [Option<i64>; 5],
+    [Option<i32>; 4],
+);
+
+/// Every row of `table` (see `write_times_and_ttls_are_preserved`) with its cells' write
+/// times (v, w, fl, st, and the latest of s) and TTLs (v, w, fl, st).
+async fn timing_rows(ks: &TestKeyspace, table: &str) -> Vec<TimingRow> {
+    let cql = format!(
+        "SELECT id, ck, v, w, fl, st, s, writetime(v), writetime(w), writetime(fl), writetime(st), \
+         maxwritetime(s), ttl(v), ttl(w), ttl(fl), ttl(st) FROM {}.{table}",
+        ks.name
+    );
+    type Raw = (
+        i32,
+        Option<i32>,
+        Option<String>,
+        Option<i32>,
+        Option<Vec<i32>>,
+        Option<String>,
+        Option<Vec<i32>>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i32>,
+        Option<i32>,
+        Option<i32>,
+        Option<i32>,
+    );
+    let result = ks.session.query_unpaged(cql, ()).await.unwrap().into_rows_result().unwrap();
+    let mut rows: Vec<TimingRow> = result
+        .rows::<Raw>()
+        .unwrap()
+        .map(|r| {
+            let r = r.unwrap();
+            (r.0, r.1, r.2, r.3, r.4, r.5, r.6, [r.7, r.8, r.9, r.10, r.11], [r.12, r.13, r.14, r.15])
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// What: cells written at their own times and with their own TTLs (two columns of one row
+/// written apart, a set whose elements came at different times, a static column, a
+/// static-only partition, a row of keys only) are unloaded with `--writetime --ttl` to CSV,
+/// JSON, Parquet and Iceberg, and loaded with `--preserve-writetime --preserve-ttl` into
+/// an empty copy: every cell keeps its write time exactly (a set: its latest element's),
+/// and its TTL counts on from what was left at unload time. Loading without the flags
+/// ignores the timing fields (cells are written now); asking for them when the source has
+/// none, or mapping one without its flag, is refused before any write. Why: Cassandra
+/// resolves conflicts by write time, so a migration that rewrites every cell "now" lets
+/// stale copies win over newer writes, and one that drops TTLs keeps data that should expire.
+#[tokio::test(flavor = "multi_thread")]
+async fn write_times_and_ttls_are_preserved() {
+    let ks = TestKeyspace::connect(hosts(), "preserve_timing", SIMPLE_RF1).await;
+    let schema = "(id int, ck int, v text, w int, s set<int>, fl frozen<list<int>>, st text static, \
+                  PRIMARY KEY (id, ck))";
+    ks.execute(&format!("CREATE TABLE {{ks}}.src {schema}")).await;
+    ks.execute(&format!("CREATE TABLE {{ks}}.copy {schema}")).await;
+    for cql in [
+        "INSERT INTO {ks}.src (id, ck, v, w, fl) VALUES (1, 1, 'a', 1, [1, 2]) USING TIMESTAMP 1000 AND TTL 86400",
+        "UPDATE {ks}.src USING TIMESTAMP 2000 SET w = 2 WHERE id = 1 AND ck = 1",
+        "UPDATE {ks}.src USING TIMESTAMP 3000 SET s = s + {7} WHERE id = 1 AND ck = 2",
+        "UPDATE {ks}.src USING TIMESTAMP 4000 AND TTL 90000 SET s = s + {8} WHERE id = 1 AND ck = 2",
+        "UPDATE {ks}.src USING TIMESTAMP 5000 SET st = 'shared' WHERE id = 1",
+        "INSERT INTO {ks}.src (id, ck) VALUES (2, 1) USING TIMESTAMP 6000",
+        "INSERT INTO {ks}.src (id, st) VALUES (3, 'static only') USING TIMESTAMP 7000 AND TTL 80000",
+    ] {
+        ks.execute(cql).await;
+    }
+    let source = timing_rows(&ks, "src").await;
+    assert_eq!(source.len(), 4, "{source:?}");
+
+    let dir = scratch_dir("preserve_timing");
+    let logs = dir.join("logs");
+    let logs_text = logs.to_str().unwrap();
+    for format in ["csv", "json", "parquet", "iceberg"] {
+        let out = dir.join(format);
+        let out_text = out.to_str().unwrap();
+        let target: Vec<&str> = if format == "iceberg" {
+            vec!["--format", "iceberg", "--warehouse", out_text, "--iceberg-table", "src"]
+        } else {
+            vec!["--format", format, "--url", out_text]
+        };
+        let mut unload =
+            vec!["unload", "-h", hosts(), "-k", &ks.name, "-t", "src", "-q", "--log-dir", logs_text];
+        unload.extend_from_slice(&["--writetime", "--ttl"]);
+        unload.extend_from_slice(&target);
+        expect_success(&cqlbulk(&unload));
+
+        ks.execute("TRUNCATE {ks}.copy").await;
+        let mut preserving = target.clone();
+        preserving.extend_from_slice(&["--preserve-writetime", "--preserve-ttl"]);
+        load(&ks.name, "copy", &logs, &preserving);
+        let copy = timing_rows(&ks, "copy").await;
+        assert_eq!(copy.len(), source.len(), "{format}: {copy:?}");
+        for (loaded, original) in copy.iter().zip(&source) {
+            let values = |r: &TimingRow| (r.0, r.1, r.2.clone(), r.3, r.4.clone(), r.5.clone(), r.6.clone());
+            assert_eq!(values(loaded), values(original), "{format}");
+            assert_eq!(loaded.7, original.7, "{format}: write times of {:?}", values(original));
+            for (after, before) in loaded.8.iter().zip(&original.8) {
+                // The copy's TTL started again at load time from what was left at unload.
+                let close = match (after, before) {
+                    (Some(after), Some(before)) => (0..=120).contains(&(after - before)),
+                    (None, None) => true,
+                    _ => false,
+                };
+                assert!(close, "{format}: TTLs {:?} then {:?}", original.8, loaded.8);
+            }
+        }
+        // The set's elements had no TTL and one of 90000 s: none expires before it did.
+        let set_ttl = ks
+            .session
+            .query_unpaged(
+                format!("SELECT maxwritetime(s), writetime(s) FROM {}.copy WHERE id = 1 AND ck = 2", ks.name),
+                (),
+            )
+            .await
+            .unwrap()
+            .into_rows_result()
+            .unwrap()
+            .single_row::<(Option<i64>, Option<Vec<i64>>)>()
+            .unwrap();
+        assert_eq!(set_ttl, (Some(4000), Some(vec![4000, 4000])), "{format}");
+    }
+
+    // Without the flags the timing fields are not loaded: cells are written now, no TTL.
+    let csv = dir.join("csv");
+    let csv_text = csv.to_str().unwrap();
+    ks.execute("TRUNCATE {ks}.copy").await;
+    load(&ks.name, "copy", &logs, &["--format", "csv", "--url", csv_text]);
+    let plain = timing_rows(&ks, "copy").await;
+    let row = plain.iter().find(|r| r.0 == 1 && r.1 == Some(1)).unwrap();
+    assert!(row.7[0].unwrap() > 1_000_000_000_000_000, "written now: {row:?}");
+    assert_eq!(row.8[0], None, "no TTL: {row:?}");
+
+    // Refusals, before any write: a mapped timing field without its flag, and a flag
+    // without timing fields in the source.
+    let refused = cqlbulk(&[
+        "load",
+        "-h",
+        hosts(),
+        "-k",
+        &ks.name,
+        "-t",
+        "copy",
+        "--log-dir",
+        logs_text,
+        "--format",
+        "csv",
+        "--url",
+        csv_text,
+        "--mapping",
+        "id,ck,v,writetime(v)",
+    ]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("add --preserve-writetime"), "{}", stderr(&refused));
+    let bare = dir.join("bare");
+    let mut unload = vec!["unload", "-h", hosts(), "-k", &ks.name, "-t", "src", "-q", "--log-dir", logs_text];
+    unload.extend_from_slice(&["--format", "csv", "--url", bare.to_str().unwrap()]);
+    expect_success(&cqlbulk(&unload));
+    let refused = cqlbulk(&[
+        "load",
+        "-h",
+        hosts(),
+        "-k",
+        &ks.name,
+        "-t",
+        "copy",
+        "--log-dir",
+        logs_text,
+        "--format",
+        "csv",
+        "--url",
+        bare.to_str().unwrap(),
+        "--preserve-ttl",
+    ]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("unload with --ttl"), "{}", stderr(&refused));
 }

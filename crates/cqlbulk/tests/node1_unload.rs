@@ -7,7 +7,7 @@ use std::path::Path;
 use common::scenarios::create_all_types;
 use common::*;
 
-const SHAPE: Shape = Shape { nodes: 1, num_tokens: 16, auth: false };
+const SHAPE: Shape = Shape { nodes: 1, num_tokens: 16, auth: false, tls: false };
 
 fn hosts() -> &'static str {
     cluster(SHAPE)

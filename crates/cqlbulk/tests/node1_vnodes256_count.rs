@@ -5,7 +5,7 @@ mod common;
 use common::scenarios::*;
 use common::*;
 
-const SHAPE: Shape = Shape { nodes: 1, num_tokens: 256, auth: false };
+const SHAPE: Shape = Shape { nodes: 1, num_tokens: 256, auth: false, tls: false };
 
 /// What: exact count, breakdowns and ring view with 256 vnodes on one node. Why: 256 small
 /// ranges with one owner must merge into even splits and still cover the ring exactly.

@@ -5,7 +5,7 @@ mod common;
 use common::scenarios::*;
 use common::*;
 
-const SHAPE: Shape = Shape { nodes: 3, num_tokens: 16, auth: false };
+const SHAPE: Shape = Shape { nodes: 3, num_tokens: 16, auth: false, tls: false };
 
 /// What: exact count and per-host parts with RF 1, where each row lives on one node only.
 /// Why: a split routed to a non-replica, or a range left out, shows up as a wrong count.

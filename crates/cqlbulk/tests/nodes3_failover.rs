@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::*;
 
-const SHAPE: Shape = Shape { nodes: 3, num_tokens: 16, auth: false };
+const SHAPE: Shape = Shape { nodes: 3, num_tokens: 16, auth: false, tls: false };
 
 fn harness(args: &[&str]) {
     let status = Command::new("python3")

@@ -5,7 +5,7 @@ mod common;
 use common::scenarios::*;
 use common::*;
 
-const SHAPE: Shape = Shape { nodes: 3, num_tokens: 16, auth: false };
+const SHAPE: Shape = Shape { nodes: 3, num_tokens: 16, auth: false, tls: false };
 
 /// What: 100,000 rows exactly once per format with RF 1 (each row on one node only) and
 /// RF 3. Why: every split must be read from a node that has it, and only once.

@@ -5,7 +5,7 @@ mod common;
 use common::scenarios::*;
 use common::*;
 
-const SHAPE: Shape = Shape { nodes: 3, num_tokens: 256, auth: false };
+const SHAPE: Shape = Shape { nodes: 3, num_tokens: 256, auth: false, tls: false };
 
 /// What: exact count, ring view and breakdowns on 768 vnodes with RF 1. Why: many tiny
 /// ranges with alternating owners are where off-by-one and merge mistakes hide.

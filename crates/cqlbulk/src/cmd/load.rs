@@ -11,7 +11,7 @@ use cqlbulk::lake::scan::{IcebergSource, SnapshotChoice};
 use cqlbulk::load::csv::CsvReadOptions;
 use cqlbulk::load::source::{self, InputFormat};
 use cqlbulk::load::write::{WriteOptions, Writer};
-use cqlbulk::load::{self, ErrorLimit, LoadConfig, LoadPlan, LoadSource};
+use cqlbulk::load::{self, ErrorLimit, LoadConfig, LoadPlan, LoadSource, Preserve};
 use cqlbulk::progress::Progress;
 use cqlbulk::{Error, ErrorKind};
 use scylla::statement::Consistency;
@@ -41,6 +41,16 @@ pub struct Args {
     /// Stop after this many bad records (N), or this percentage of records read (N%).
     #[arg(long, default_value = "100", value_name = "N|N%", value_parser = parse_error_limit)]
     max_errors: ErrorLimit,
+
+    /// Write each cell with the write time of the source's `writetime(c)` field (`unload
+    /// --writetime`) through `USING TIMESTAMP`, so newer writes made since the unload win.
+    #[arg(long)]
+    preserve_writetime: bool,
+
+    /// Write each cell with the TTL of the source's `ttl(c)` field (`unload --ttl`): the
+    /// time it had left at unload time starts again at load time.
+    #[arg(long)]
+    preserve_ttl: bool,
 
     /// Read and convert everything, write nothing; bad records are reported as usual.
     #[arg(long)]
@@ -394,7 +404,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
 
     let projection = SourceArgs::projection(&source, mapping.as_ref());
     let opened = OpenedSource::open(&source, projection.as_deref()).await?;
-    let columns = load::plan_columns(&view, opened.schema.as_ref(), &opened.description, mapping.as_deref())?;
+    let preserve = Preserve { writetime: args.preserve_writetime, ttl: args.preserve_ttl };
+    let columns =
+        load::plan_columns(&view, opened.schema.as_ref(), &opened.description, mapping.as_deref(), preserve)?;
     let json_fields: Vec<String> = columns.iter().map(|c| c.field.clone()).collect();
 
     // Without --max-concurrent-requests, the writer is sized from the first chunk's rows.
@@ -473,6 +485,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let elapsed = progress.snapshot().elapsed.as_secs_f64();
     let status = if report.too_many_errors {
         "stopped: too many errors"
+    } else if report.unwritten > 0 {
+        "incomplete: rows not written, resume"
     } else if report.failed > 0 {
         "complete with errors"
     } else {
@@ -489,6 +503,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         "read": report.read,
         "written": report.written,
         "failed": report.failed,
+        "unwritten": report.unwritten,
         "retries": report.retries,
         "overloads": report.overloads,
         "dry_run": report.dry_run,
@@ -515,17 +530,59 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     if report.counter && report.written > 0 {
         eprintln!("load: {table} is a counter table: loading the same rows again adds them again");
     }
-    if report.too_many_errors {
+    if report.unwritten > 0 {
         eprintln!(
-            "load: stopped: {} bad records exceed --max-errors; see {}; fix them and run again (loaded rows are overwritten with the same values)",
-            report.failed,
-            bad.display()
+            "load: {} rows were not written: the cluster did not take them ({}); token ranges: {}; their chunks are not recorded: once the nodes are back, run the same command with --resume {}",
+            report.unwritten,
+            report.unwritten_reason.as_deref().unwrap_or("unknown error"),
+            unwritten_ranges(&view, &report.unwritten_tokens),
+            operation.dir.display()
         );
+    }
+    if report.too_many_errors {
+        if report.failed > 0 {
+            eprintln!(
+                "load: stopped: {} bad records exceed --max-errors; see {}; fix them and run again (loaded rows are overwritten with the same values)",
+                report.failed,
+                bad.display()
+            );
+        } else {
+            eprintln!("load: stopped: {} unwritten rows exceed --max-errors", report.unwritten);
+        }
         return Ok(EXIT_TOO_MANY_ERRORS);
+    }
+    if report.unwritten > 0 {
+        return Ok(EXIT_COMPLETED_WITH_ERRORS);
     }
     if report.failed > 0 {
         eprintln!("load: {} records were not loaded; see {}", report.failed, bad.display());
         return Ok(EXIT_COMPLETED_WITH_ERRORS);
     }
     Ok(EXIT_OK)
+}
+
+/// The token ranges holding `tokens`, with their replicas: `(-3074457345618258603, …] on
+/// 127.0.0.3`, the first few and how many more.
+fn unwritten_ranges(view: &ClusterView, tokens: &[i64]) -> String {
+    let Ok(ranges) = view.replicated_ranges() else { return "unknown".to_string() };
+    let mut hit: Vec<&cqlbulk_ring::ReplicatedRange> = Vec::new();
+    for token in tokens {
+        if let Some(range) = ranges.iter().find(|r| r.range.contains(*token))
+            && !hit.iter().any(|h| std::ptr::eq(*h, range))
+        {
+            hit.push(range);
+        }
+    }
+    hit.sort_by_key(|r| r.range.start());
+    let shown: Vec<String> = hit
+        .iter()
+        .take(5)
+        .map(|r| {
+            let replicas: Vec<String> =
+                r.replicas.iter().map(|id| view.node(*id).address.ip().to_string()).collect();
+            format!("{} on {}", r.range, replicas.join(", "))
+        })
+        .collect();
+    let more = hit.len().saturating_sub(shown.len());
+    if more > 0 { format!("{} and {more} more", shown.join("; ")) } else { shown.join("; ") }
 }

@@ -10,11 +10,12 @@ mod unload;
 mod verify;
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use cqlbulk::connect::ConnectionConfig;
+use cqlbulk::connect::{ConnectionConfig, TlsConfig};
 use cqlbulk::scan::ScanConfig;
 use cqlbulk::{Error, ErrorKind};
 use scylla::statement::Consistency;
@@ -140,6 +141,34 @@ pub struct ConnectionArgs {
     /// users could read it in the process list.
     #[arg(short = 'u', long, value_name = "NAME", env = "CQLBULK_USERNAME")]
     pub username: Option<String>,
+
+    /// Read the password from the first line of this file (readable by you alone, ideally)
+    /// instead of CQLBULK_PASSWORD or the terminal.
+    #[arg(long, value_name = "FILE", requires = "username")]
+    pub password_file: Option<PathBuf>,
+
+    /// Encrypt connections to the nodes (client-to-node TLS); give the CA with --tls-ca.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// PEM file of the certificate authority (or authorities) that signed the nodes'
+    /// certificates.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// PEM file of this client's certificate (chain), for nodes that require one
+    /// (require_client_auth); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file of the private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Accept node certificates that do not name the node's address. They must still be
+    /// signed by --tls-ca; use only where certificates cannot carry the nodes' IPs.
+    #[arg(long, requires = "tls")]
+    pub tls_no_hostname_check: bool,
 }
 
 impl ConnectionArgs {
@@ -151,7 +180,18 @@ impl ConnectionArgs {
     pub fn connection_config(&self, consistency: Consistency) -> anyhow::Result<ConnectionConfig> {
         let password = match &self.username {
             None => None,
-            Some(user) => Some(read_password(user)?),
+            Some(user) => Some(read_password(user, self.password_file.as_deref())?),
+        };
+        let tls = match (self.tls, &self.tls_ca) {
+            (false, _) => None,
+            (true, None) => bail!(
+                "--tls needs --tls-ca FILE: the PEM certificate of the CA that signed the nodes' certificates"
+            ),
+            (true, Some(ca)) => Some(TlsConfig {
+                ca: ca.clone(),
+                client: self.tls_cert.clone().zip(self.tls_key.clone()),
+                verify_hostname: !self.tls_no_hostname_check,
+            }),
         };
         Ok(ConnectionConfig {
             hosts: self.hosts.clone(),
@@ -163,16 +203,24 @@ impl ConnectionArgs {
             page_size: self.page_size,
             request_timeout: self.request_timeout,
             connect_timeout: self.connect_timeout,
+            tls,
         })
     }
 }
 
-fn read_password(user: &str) -> anyhow::Result<String> {
+fn read_password(user: &str, file: Option<&std::path::Path>) -> anyhow::Result<String> {
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("--password-file {}: cannot read it", file.display()))?;
+        return Ok(text.lines().next().unwrap_or_default().to_string());
+    }
     if let Ok(password) = std::env::var("CQLBULK_PASSWORD") {
         return Ok(password);
     }
     if !std::io::stdin().is_terminal() {
-        bail!("--username {user} needs a password: set CQLBULK_PASSWORD (no terminal to ask on)");
+        bail!(
+            "--username {user} needs a password: set CQLBULK_PASSWORD or give --password-file (no terminal to ask on)"
+        );
     }
     rpassword::prompt_password(format!("Password for {user}: "))
         .context("cannot read the password from the terminal")

@@ -48,7 +48,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let view = ClusterView::read(&session, &table)?;
     let projection = SourceArgs::projection(&source, mapping.as_ref());
     let opened = OpenedSource::open(&source, projection.as_deref()).await?;
-    let columns = load::plan_columns(&view, opened.schema.as_ref(), &opened.description, mapping.as_deref())?;
+    let columns = load::plan_columns(
+        &view,
+        opened.schema.as_ref(),
+        &opened.description,
+        mapping.as_deref(),
+        load::Preserve::default(),
+    )?;
     let json_fields: Vec<String> = columns.iter().map(|c| c.field.clone()).collect();
     let select: Vec<String> = columns.iter().map(|c| quote_identifier(&c.name)).collect();
     let options = WriteOptions {

@@ -465,7 +465,7 @@ fn read_json(
 }
 
 /// The text forms of `names` in one JSON object; absent keys are null.
-fn json_record(text: &str, names: &[String]) -> std::result::Result<Vec<Option<String>>, String> {
+pub fn json_record(text: &str, names: &[String]) -> std::result::Result<Vec<Option<String>>, String> {
     let object: std::collections::HashMap<std::borrow::Cow<str>, &RawValue> =
         serde_json::from_str(text).map_err(|e| format!("not a JSON object: {e}"))?;
     names

@@ -53,6 +53,22 @@ impl EncodedRows {
         key
     }
 
+    pub fn push_cell(&mut self, value: Option<&[u8]>) {
+        let cell = value.map(|bytes| {
+            let start = self.data.len() as u32;
+            self.data.extend_from_slice(bytes);
+            (start, self.data.len() as u32)
+        });
+        self.cells.push(cell);
+    }
+
+    /// Sets the cell at `index` of `cells` to `bytes`.
+    pub fn set_cell(&mut self, index: usize, bytes: &[u8]) {
+        let start = self.data.len() as u32;
+        self.data.extend_from_slice(bytes);
+        self.cells[index] = Some((start, self.data.len() as u32));
+    }
+
     pub fn row_bytes(&self, row: usize) -> usize {
         (0..self.width).map(|c| self.cell(row, c).map_or(0, <[u8]>::len)).sum()
     }
@@ -132,6 +148,9 @@ pub struct Writer {
 /// Why a request's rows could not be written.
 pub struct WriteFailure {
     pub reason: String,
+    /// The cluster could not take the rows (unavailable replicas, timeouts) through every
+    /// attempt; a later run may. Otherwise the rows themselves were refused.
+    pub retryable: bool,
 }
 
 impl Writer {
@@ -182,7 +201,8 @@ impl Writer {
                     } else {
                         drop(permit);
                     }
-                    if !is_retryable(&err) || attempt >= self.options.max_attempts {
+                    let retryable = is_retryable(&err);
+                    if !retryable || attempt >= self.options.max_attempts {
                         let reason = one_line(&err);
                         return Err(WriteFailure {
                             reason: if attempt > 1 {
@@ -190,6 +210,7 @@ impl Writer {
                             } else {
                                 reason
                             },
+                            retryable,
                         });
                     }
                     self.retries.fetch_add(1, Ordering::Relaxed);

@@ -25,6 +25,8 @@ pub struct Shape {
     pub nodes: usize,
     pub num_tokens: usize,
     pub auth: bool,
+    /// TLS-only client port with client certificates required (see `tls_files`).
+    pub tls: bool,
 }
 
 pub fn repo_root() -> PathBuf {
@@ -49,6 +51,9 @@ pub fn cluster(shape: Shape) -> &'static str {
             .args(["--heap", heap]);
         if shape.auth {
             cmd.arg("--auth");
+        }
+        if shape.tls {
+            cmd.arg("--tls");
         }
         let output = cmd.output().expect("python3 runs harness/cluster.py");
         assert!(

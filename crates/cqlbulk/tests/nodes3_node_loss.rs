@@ -1,0 +1,222 @@
+//! A node SIGKILLed in the middle of an unload or a load on 3 nodes: with RF 3 the run
+//! completes exactly once and uses the node again when it comes back; with RF 1 the load
+//! fails naming the token ranges it could not write, and `--resume` finishes it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+
+const SHAPE: Shape = Shape { nodes: 3, num_tokens: 16, auth: false, tls: false };
+const RF3: &str = "{'class': 'SimpleStrategy', 'replication_factor': 3}";
+
+fn hosts() -> &'static str {
+    cluster(SHAPE)
+}
+
+fn harness(args: &[&str]) {
+    let status = Command::new("python3")
+        .arg(repo_root().join("harness/cluster.py"))
+        .args(args)
+        .status()
+        .expect("run the harness");
+    assert!(status.success(), "harness {args:?} failed");
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cqlbulk"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cqlbulk")
+}
+
+/// A CSV of `rows` rows `id,v` for table `(id int PRIMARY KEY, v text)`.
+fn write_csv(path: &Path, rows: i32) {
+    let mut text = String::from("id,v\n");
+    for id in 0..rows {
+        text.push_str(&format!("{id},value {id}\n"));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// What: with RF 3, node 3 is SIGKILLed while an unload to CSV, JSON, Parquet and Iceberg
+/// is under way (after its first finished splits); each run exits 0 and its output holds
+/// every row exactly once, as the Python driver and pyarrow/PyIceberg read them. Why: nodes
+/// die during long exports in production; three replicas must be enough to finish, without
+/// a lost or repeated row from the splits that were being read from the dead node.
+#[tokio::test(flavor = "multi_thread")]
+async fn unload_survives_a_node_killed_mid_run() {
+    let hosts = hosts();
+    harness(&["start-node", "3"]);
+    let ks = TestKeyspace::connect(hosts, "loss_unload", RF3).await;
+    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
+    let insert = ks.prepare("INSERT INTO {ks}.t (id, v) VALUES (?, ?)").await;
+    insert_all(&ks.session, &insert, (0..40_000).map(|i| (i, format!("value {i}")))).await;
+    let dir = scratch_dir("loss-unload");
+    for format in ["csv", "json", "parquet", "iceberg"] {
+        harness(&["start-node", "3"]);
+        let out = dir.join(format);
+        let logs = dir.join(format!("logs-{format}"));
+        let target = if format == "iceberg" { "--warehouse" } else { "--url" };
+        // Small pages, one split at a time: slow enough to kill a node in the middle.
+        let child = spawn(&[
+            "unload",
+            "-h",
+            hosts,
+            "-k",
+            &ks.name,
+            "-t",
+            "t",
+            "-q",
+            "--format",
+            format,
+            target,
+            out.to_str().unwrap(),
+            "--log-dir",
+            logs.to_str().unwrap(),
+            "--splits",
+            "200",
+            "--concurrency",
+            "1",
+            "--page-size",
+            "100",
+            "--request-timeout",
+            "5s",
+        ]);
+        wait_for_checkpoint(&logs, 3);
+        harness(&["stop", "--node", "3", "--kill"]);
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{format}: {}", stderr(&output));
+        let done = std::fs::read_to_string(wait_for_checkpoint(&logs, 1).join("checkpoint.jsonl")).unwrap();
+        assert!(done.lines().count() >= 200, "{format}: every split is recorded:\n{done}");
+        if format == "iceberg" {
+            check_iceberg(hosts, &ks.name, "t", &["--warehouse", out.to_str().unwrap()]);
+        } else {
+            check_unload(hosts, &ks.name, "t", format, &out);
+        }
+    }
+    harness(&["start-node", "3"]);
+}
+
+/// Waits until node 3 has a connection from a driver other than the Python one (cqlbulk's)
+/// that has sent requests, polling its `system_views.clients` through the Python driver
+/// while `child` runs. True if seen.
+fn node3_serves_cqlbulk(child: &mut Child) -> bool {
+    let code = "import sys, time\n\
+        from cassandra.cluster import Cluster\n\
+        from cassandra.policies import WhiteListRoundRobinPolicy\n\
+        c = Cluster(['127.0.0.3'], load_balancing_policy=WhiteListRoundRobinPolicy(['127.0.0.3']))\n\
+        s = c.connect()\n\
+        for _ in range(200):\n\
+        \x20   rows = s.execute('SELECT driver_name, request_count FROM system_views.clients')\n\
+        \x20   if any(r.request_count and 'Python' not in (r.driver_name or '') for r in rows):\n\
+        \x20       print('used'); sys.exit(0)\n\
+        \x20   time.sleep(0.1)\n\
+        print('unused')";
+    let mut poller = Command::new(python()).args(["-c", code]).stdout(Stdio::piped()).spawn().unwrap();
+    loop {
+        if let Some(status) = poller.try_wait().unwrap() {
+            let mut out = String::new();
+            std::io::Read::read_to_string(poller.stdout.as_mut().unwrap(), &mut out).unwrap();
+            return status.success() && out.contains("used") && !out.contains("unused");
+        }
+        if child.try_wait().unwrap().is_some() {
+            // The load ended first: its connections, and their counts, are gone.
+            let _ = poller.kill();
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// What: with RF 3, node 3 is SIGKILLed in the middle of a 300,000-row load and started
+/// again while the load runs: the load exits 0, the restarted node serves cqlbulk's
+/// requests again, and `verify` finds the table equal to the file. Why: a replica lost at
+/// LOCAL_QUORUM must neither fail the load nor lose rows, and a node back from a restart
+/// must take its share again instead of leaving the others to carry it.
+#[tokio::test(flavor = "multi_thread")]
+async fn load_survives_a_node_killed_and_restarted_mid_run() {
+    let hosts = hosts();
+    harness(&["start-node", "3"]);
+    let ks = TestKeyspace::connect(hosts, "loss_load", RF3).await;
+    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
+    let dir = scratch_dir("loss-load");
+    let file = dir.join("rows.csv");
+    write_csv(&file, 300_000);
+    let logs = dir.join("logs");
+    let source = ["--format", "csv", "--url", file.to_str().unwrap()];
+    let mut args =
+        vec!["load", "-h", hosts, "-k", &ks.name, "-t", "t", "-q", "--log-dir", logs.to_str().unwrap()];
+    args.extend_from_slice(&source);
+    args.extend_from_slice(&["--max-rows-per-second", "10000", "--request-timeout", "5s"]);
+    let mut child = spawn(&args);
+    wait_for_checkpoint(&logs, 2);
+    harness(&["stop", "--node", "3", "--kill"]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    harness(&["start-node", "3"]);
+    let used_again = node3_serves_cqlbulk(&mut child);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(used_again, "the restarted node 3 took no request of the load");
+    assert_eq!(count_rows(hosts, &ks.name, "t", &[]), 300_000);
+    let mut verify = vec!["verify", "-h", hosts, "-k", &ks.name, "-t", "t", "-q"];
+    verify.extend_from_slice(&source);
+    let verified = cqlbulk(&verify);
+    assert_eq!(verified.status.code(), Some(0), "{}{}", stdout(&verified), stderr(&verified));
+}
+
+/// What: with RF 1 and node 3 down, a load exits non-zero with one message naming the
+/// token ranges whose replica (127.0.0.3) did not take the rows and how to resume; once
+/// node 3 is back, `--resume` writes exactly the missing rows and `verify` passes. Why:
+/// with no other replica, the honest answer is to stop, say which data is missing, and
+/// finish later without reloading everything.
+#[tokio::test(flavor = "multi_thread")]
+async fn load_with_a_lost_only_replica_names_its_ranges_and_resumes() {
+    let hosts = hosts();
+    harness(&["start-node", "3"]);
+    let ks = TestKeyspace::connect(hosts, "loss_rf1", SIMPLE_RF1).await;
+    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
+    let dir = scratch_dir("loss-rf1");
+    let file = dir.join("rows.csv");
+    write_csv(&file, 30_000);
+    let logs = dir.join("logs");
+    let logs_text = logs.to_str().unwrap();
+    let mut args = vec!["load", "-h", hosts, "-k", &ks.name, "-t", "t", "-q", "--log-dir", logs_text];
+    args.extend_from_slice(&["--format", "csv", "--url", file.to_str().unwrap()]);
+    args.extend_from_slice(&["--max-attempts", "2", "--request-timeout", "5s", "--max-errors", "100%"]);
+
+    harness(&["stop", "--node", "3", "--kill"]);
+    let failed = cqlbulk(&args);
+    harness(&["start-node", "3"]);
+    let err = stderr(&failed);
+    assert_eq!(failed.status.code(), Some(1), "{err}");
+    assert!(err.contains("rows were not written") && err.contains("on 127.0.0.3"), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    let loaded = count_rows(hosts, &ks.name, "t", &[]);
+    assert!(loaded > 0 && loaded < 30_000, "{loaded} rows after the failed load");
+
+    let operation = wait_for_checkpoint(&logs, 0);
+    let resume = [args.as_slice(), &["--resume", operation.to_str().unwrap()]].concat();
+    let resumed = cqlbulk(&resume);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert_eq!(count_rows(hosts, &ks.name, "t", &[]), 30_000);
+    let verified = cqlbulk(&[
+        "verify",
+        "-h",
+        hosts,
+        "-k",
+        &ks.name,
+        "-t",
+        "t",
+        "-q",
+        "--format",
+        "csv",
+        "--url",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(verified.status.code(), Some(0), "{}{}", stdout(&verified), stderr(&verified));
+}
