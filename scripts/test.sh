@@ -13,3 +13,6 @@ trap 'python3 harness/cluster.py stop; python3 harness/rest_catalog.py stop' EXI
 
 cargo build --workspace --tests --locked
 cargo test --workspace --locked --no-fail-fast -- --test-threads 2
+# The short crash soak: SIGKILL each workload at a random moment, resume, verify exactly-once
+# (bench/soak.py runs the full 20 trials a workload by hand).
+python3 bench/soak.py --trials 2 --rows 5000

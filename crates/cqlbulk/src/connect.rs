@@ -260,7 +260,13 @@ fn session_error(hosts: &str, tls: bool, err: NewSessionError) -> Error {
             None => one_line(other),
         },
     };
-    let hint = if detail.contains("certificate") || detail.contains("alert") {
+    let hint = if detail.contains("CertificateRequired") {
+        "the nodes require a client certificate: give --tls-cert and --tls-key"
+    } else if detail.contains("UnknownIssuer") {
+        "the node's certificate is not signed by a CA in --tls-ca: give the CA that signed the nodes' certificates"
+    } else if detail.contains("NotValidForName") {
+        "the node's certificate does not name the address it was reached at: fix the certificate's subject alternative names, or accept that with --tls-no-hostname-check"
+    } else if detail.contains("certificate") || detail.contains("alert") {
         // The handshake failed: the node's certificate, or ours.
         "check --tls-ca (the CA that signed the nodes' certificates), --tls-cert/--tls-key if the nodes require a client certificate, and that the certificates name the nodes' addresses"
     } else if !tls && (detail.contains("eof") || detail.contains("reset") || detail.contains("broken")) {

@@ -176,24 +176,25 @@ fn read_checkpoint<S: Spec>(path: &Path, spec: &S) -> Result<Vec<S::Done>> {
         Err(e) => return Err(io_error(path, e)),
     };
     let mut done = Vec::new();
-    let lines: Vec<String> =
-        BufReader::new(file).lines().collect::<std::io::Result<_>>().map_err(|e| io_error(path, e))?;
+    let damaged = |what: String| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "{}: {what}; the checkpoint is damaged: start a new run without --resume (it redoes the whole operation)",
+                path.display()
+            ),
+        )
+    };
+    let lines: Vec<String> = BufReader::new(file).lines().collect::<std::io::Result<_>>().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidData { damaged(e.to_string()) } else { io_error(path, e) }
+    })?;
     let last = lines.len();
     for (number, line) in lines.into_iter().enumerate() {
         match serde_json::from_str::<S::Done>(&line) {
             Ok(record) if spec.contains(&record) => done.push(record),
             // A crash can cut the last line short; that piece is simply not finished.
             Err(_) if number + 1 == last => break,
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    format!(
-                        "{}: line {} is not a record of this operation; the checkpoint is damaged",
-                        path.display(),
-                        number + 1
-                    ),
-                ));
-            }
+            _ => return Err(damaged(format!("line {} is not a record of this operation", number + 1))),
         }
     }
     Ok(done)
@@ -222,4 +223,42 @@ fn new_ids(keyspace: &str, table: &str, verb: &str) -> (String, String) {
     let suffix = format!("{:04x}", rand::random::<u16>());
     let run_id = format!("{digits}{suffix}");
     (format!("{verb}-{keyspace}.{table}-{}-{}-{suffix}", &digits[..8], &digits[8..14]), run_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What: a checkpoint cut short in its last line (what a crash leaves) counts the lines
+    /// before it; a damaged line in the middle, a record of another operation, or bytes
+    /// that are not text refuse the resume with a message saying to start anew. Why: a
+    /// resume that trusts a damaged checkpoint could skip work that was never done.
+    #[test]
+    fn damaged_checkpoints_are_refused_and_torn_last_lines_ignored() {
+        let spec = OperationSpec {
+            operation_id: "op".into(),
+            run_id: "run".into(),
+            keyspace: "ks".into(),
+            table: "t".into(),
+            format: "csv".into(),
+            output: "/out".into(),
+            splits: vec![(-10, 0), (0, 10)],
+        };
+        let dir = std::env::temp_dir().join(format!("cqlbulk-checkpoint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("checkpoint.jsonl");
+        let record = r#"{"split":1,"start":0,"end":10,"rows":5,"files":[]}"#;
+        let read = |text: &[u8]| {
+            std::fs::write(&path, text).unwrap();
+            read_checkpoint(&path, &spec)
+        };
+        assert_eq!(read(format!("{record}\n{{\"split\": 0, \"sta").as_bytes()).unwrap().len(), 1);
+        let damaged = read(format!("{{\"split\"\n{record}\n").as_bytes()).unwrap_err().to_string();
+        assert!(damaged.contains("line 1") && damaged.contains("without --resume"), "{damaged}");
+        let foreign = r#"{"split":7,"start":0,"end":10,"rows":5,"files":[]}"#;
+        assert!(read(format!("{foreign}\n{record}\n").as_bytes()).is_err());
+        let binary = read(b"\xff\xfe\x00garbage\n").unwrap_err().to_string();
+        assert!(binary.contains("without --resume"), "{binary}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

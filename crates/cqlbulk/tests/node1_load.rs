@@ -927,3 +927,37 @@ async fn the_rate_limit_is_never_exceeded() {
     assert!(elapsed >= 0.9 * 20_000.0 / 5_000.0, "20,000 rows in {elapsed:.2} s at 5,000 rows/s: {summary}");
     assert_eq!(count_rows(hosts(), &ks.name, "t", &[]), 20_000);
 }
+
+/// What: a load with 512 requests in flight and a 10 ms request timeout, so that the
+/// node cannot answer in time and requests time out over and over: every row arrives
+/// exactly (count and verify), the run exits 0, and the summary and the last line report
+/// the retries. Why: an overloaded cluster must slow a load down, never lose rows, and the
+/// operator must see that it struggled.
+#[tokio::test(flavor = "multi_thread")]
+async fn timeouts_under_overload_are_retried_without_losing_rows() {
+    let ks = TestKeyspace::connect(hosts(), "load_overload", SIMPLE_RF1).await;
+    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
+    let root = scratch_dir("load-overload");
+    let file = root.join("rows.csv");
+    let mut text = String::from("id,v\n");
+    for id in 0..50_000 {
+        text.push_str(&format!("{id},value {id}\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    let logs = root.join("logs");
+    let extra = ["--max-concurrent-requests", "512", "--request-timeout", "10ms"];
+    let mut args = vec!["load", "-h", hosts(), "-k", &ks.name, "-t", "t", "--format", "csv"];
+    args.extend_from_slice(&["--url", path_str(&file), "--log-dir", path_str(&logs)]);
+    args.extend_from_slice(&extra);
+    let out = cqlbulk(&args);
+    expect_code(&out, 0);
+    let summary = summary(&operation_dir(&logs));
+    let retries = summary["retries"].as_u64().unwrap();
+    assert!(retries > 0, "no request timed out, so nothing was tested: {summary}");
+    assert!(stderr(&out).contains(&format!("{retries} retries")), "{}", stderr(&out));
+    assert_eq!(summary["written"].as_u64(), Some(50_000), "{summary}");
+    assert_eq!(count_rows(hosts(), &ks.name, "t", &[]), 50_000);
+    let verified =
+        cqlbulk(&["verify", "-h", hosts(), "-k", &ks.name, "-t", "t", "-q", "--url", path_str(&file)]);
+    expect_code(&verified, 0);
+}

@@ -63,7 +63,7 @@ async fn unload_survives_a_node_killed_mid_run() {
         let logs = dir.join(format!("logs-{format}"));
         let target = if format == "iceberg" { "--warehouse" } else { "--url" };
         // Small pages, one split at a time: slow enough to kill a node in the middle.
-        let child = spawn(&[
+        let mut child = spawn(&[
             "unload",
             "-h",
             hosts,
@@ -89,6 +89,7 @@ async fn unload_survives_a_node_killed_mid_run() {
         ]);
         wait_for_checkpoint(&logs, 3);
         harness(&["stop", "--node", "3", "--kill"]);
+        assert!(child.try_wait().unwrap().is_none(), "{format}: the unload ended before node 3 was killed");
         let output = child.wait_with_output().unwrap();
         assert_eq!(output.status.code(), Some(0), "{format}: {}", stderr(&output));
         let done = std::fs::read_to_string(wait_for_checkpoint(&logs, 1).join("checkpoint.jsonl")).unwrap();
@@ -135,7 +136,7 @@ fn node3_serves_cqlbulk(child: &mut Child) -> bool {
 
 /// What: with RF 3, node 3 is SIGKILLed in the middle of a 300,000-row load and started
 /// again while the load runs: the load exits 0, the restarted node serves cqlbulk's
-/// requests again, and `verify` finds the table equal to the file. Why: a replica lost at
+/// requests again, and `verify` (at LOCAL_QUORUM) finds the table equal to the file. Why: a replica lost at
 /// LOCAL_QUORUM must neither fail the load nor lose rows, and a node back from a restart
 /// must take its share again instead of leaving the others to carry it.
 #[tokio::test(flavor = "multi_thread")]
@@ -156,14 +157,20 @@ async fn load_survives_a_node_killed_and_restarted_mid_run() {
     let mut child = spawn(&args);
     wait_for_checkpoint(&logs, 2);
     harness(&["stop", "--node", "3", "--kill"]);
+    assert!(child.try_wait().unwrap().is_none(), "the load ended before node 3 was killed");
     std::thread::sleep(std::time::Duration::from_secs(2));
     harness(&["start-node", "3"]);
     let used_again = node3_serves_cqlbulk(&mut child);
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(used_again, "the restarted node 3 took no request of the load");
-    assert_eq!(count_rows(hosts, &ks.name, "t", &[]), 300_000);
-    let mut verify = vec!["verify", "-h", hosts, "-k", &ks.name, "-t", "t", "-q"];
+    // Read at LOCAL_QUORUM: node 3 missed the writes made while it was down until hints
+    // reach it, so a LOCAL_ONE read served by node 3 may not see them yet (each row was
+    // acknowledged by two replicas).
+    let quorum = ["--consistency", "LOCAL_QUORUM"];
+    assert_eq!(count_rows(hosts, &ks.name, "t", &quorum), 300_000);
+    let mut verify =
+        vec!["verify", "-h", hosts, "-k", &ks.name, "-t", "t", "-q", "--consistency", "LOCAL_QUORUM"];
     verify.extend_from_slice(&source);
     let verified = cqlbulk(&verify);
     assert_eq!(verified.status.code(), Some(0), "{}{}", stdout(&verified), stderr(&verified));

@@ -517,13 +517,18 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let bad = load::bad_file(&operation);
     if !args.quiet || report.failed > 0 {
         eprintln!(
-            "load: {table}: read {}, written {}{}, failed {} in {:.2}s ({} rows/s); operation {}",
+            "load: {table}: read {}, written {}{}, failed {} in {:.2}s ({} rows/s{}); operation {}",
             report.read,
             report.written,
             if report.dry_run { " (dry run: nothing written)" } else { "" },
             report.failed,
             elapsed,
             (report.written as f64 / elapsed.max(1e-3)) as u64,
+            match (report.retries, report.overloads) {
+                (0, _) => String::new(),
+                (retries, 0) => format!(", {retries} retries"),
+                (retries, overloads) => format!(", {retries} retries, {overloads} overload answers"),
+            },
             operation.dir.display()
         );
     }
