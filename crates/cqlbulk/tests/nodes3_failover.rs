@@ -18,11 +18,10 @@ fn harness(args: &[&str]) {
     assert!(status.success(), "harness {args:?} failed");
 }
 
-/// What: with node 3 killed, RF 3 still counts and unloads every row (its ranges are read
-/// from the other replicas), while RF 1 exits with code 1 and names the unreadable ranges
-/// instead of reporting a short result as success; once the node is back, `--resume`
-/// finishes the unload exactly once. Why: a bulk tool that reports success with rows
-/// missing is worse than one that fails.
+/// What: with node 3 killed, RF 3 still counts every row (its ranges are read from the
+/// other replicas), while RF 1 exits with code 1 and names the unreadable ranges instead
+/// of reporting a short result as success (unload and load: nodes3_node_loss.rs). Why: a
+/// bulk tool that reports success with rows missing is worse than one that fails.
 #[tokio::test(flavor = "multi_thread")]
 async fn count_survives_a_dead_replica_and_reports_lost_ranges() {
     let hosts = cluster(SHAPE);
