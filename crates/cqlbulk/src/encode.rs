@@ -138,7 +138,7 @@ fn native_accepts(native: &NativeType, from: &DataType) -> bool {
 /// Appends the wire bytes of `array[row]` as a value of `target`; `Ok(false)` for null
 /// (nothing appended). `array` must be normalized and pass `check`.
 pub fn encode(array: &dyn Array, row: usize, target: &ColumnType, out: &mut Vec<u8>) -> ParseResult<bool> {
-    if array.is_null(row) {
+    if is_null(array, row) {
         return Ok(false);
     }
     // An empty text is null for types without an empty form (a CSV's `""` in a number
@@ -157,6 +157,12 @@ pub fn encode(array: &dyn Array, row: usize, target: &ColumnType, out: &mut Vec<
     result.map(|()| true)
 }
 
+/// Whether `array[row]` is null. A `NullArray` has no validity buffer, so `is_null` says
+/// false for its rows (found by fuzzing: it then reached a struct downcast).
+fn is_null(array: &dyn Array, row: usize) -> bool {
+    array.is_null(row) || *array.data_type() == DataType::Null
+}
+
 fn encode_value(array: &dyn Array, row: usize, target: &ColumnType, out: &mut Vec<u8>) -> ParseResult<()> {
     if let DataType::Utf8 = array.data_type() {
         return parse::encode_text(target, array.as_string::<i32>().value(row), out);
@@ -167,7 +173,7 @@ fn encode_value(array: &dyn Array, row: usize, target: &ColumnType, out: &mut Ve
             let (values, range) = children(array, row);
             write_count(range.len(), out)?;
             for i in range {
-                if values.is_null(i) {
+                if is_null(values.as_ref(), i) {
                     return Err(format!("{} cannot hold null", cql_type_name(target)));
                 }
                 with_length(out, |out| encode_value(values.as_ref(), i, item, out))?;
@@ -180,7 +186,7 @@ fn encode_value(array: &dyn Array, row: usize, target: &ColumnType, out: &mut Ve
             let range = offsets[row] as usize..offsets[row + 1] as usize;
             write_count(range.len(), out)?;
             for i in range {
-                if map.keys().is_null(i) || map.values().is_null(i) {
+                if is_null(map.keys().as_ref(), i) || is_null(map.values().as_ref(), i) {
                     return Err(format!("{} cannot hold null", cql_type_name(target)));
                 }
                 with_length(out, |out| encode_value(map.keys().as_ref(), i, key, out))?;
@@ -198,7 +204,7 @@ fn encode_value(array: &dyn Array, row: usize, target: &ColumnType, out: &mut Ve
                 ));
             }
             for i in range {
-                if values.is_null(i) {
+                if is_null(values.as_ref(), i) {
                     return Err(format!("{} cannot hold null", cql_type_name(target)));
                 }
                 encode_vector_element(element, out, |out| encode_value(values.as_ref(), i, element, out))?;
@@ -209,7 +215,7 @@ fn encode_value(array: &dyn Array, row: usize, target: &ColumnType, out: &mut Ve
             let structs = array.as_struct();
             for (name, typ) in &definition.field_types {
                 match structs.column_by_name(name) {
-                    Some(child) if !child.is_null(row) => {
+                    Some(child) if !is_null(child.as_ref(), row) => {
                         with_length(out, |out| encode_value(child.as_ref(), row, typ, out))?
                     }
                     _ => write_null(out),
@@ -221,7 +227,7 @@ fn encode_value(array: &dyn Array, row: usize, target: &ColumnType, out: &mut Ve
             let structs = array.as_struct();
             for (i, typ) in types.iter().enumerate() {
                 match structs.columns().get(i) {
-                    Some(child) if !child.is_null(row) => {
+                    Some(child) if !is_null(child.as_ref(), row) => {
                         with_length(out, |out| encode_value(child.as_ref(), row, typ, out))?
                     }
                     _ => write_null(out),
@@ -464,6 +470,31 @@ mod tests {
                 encode(array.as_ref(), row, &target, &mut out).map(|present| present.then_some(out))
             })
             .collect()
+    }
+
+    /// What: an Arrow `Null` column (no validity buffer: `is_null` says false) is null for
+    /// every target, also as a struct field or a list element. Why: found by fuzzing
+    /// (arrow_to_cql): it passed `check` and then panicked in a struct downcast.
+    #[test]
+    fn null_arrays_are_null_for_every_target() {
+        use scylla::frame::response::result::UserDefinedType;
+        let nulls = Arc::new(arrow_array::NullArray::new(2)) as ArrayRef;
+        let udt = ColumnType::UserDefinedType {
+            frozen: true,
+            definition: Arc::new(UserDefinedType {
+                name: "u".into(),
+                keyspace: "k".into(),
+                field_types: vec![("a".into(), ColumnType::Native(NativeType::Int))],
+            }),
+        };
+        for target in [udt.clone(), ColumnType::Native(NativeType::Duration), ColumnType::Tuple(vec![])] {
+            assert!(bytes(nulls.clone(), target).iter().all(|v| v == &Ok(None)));
+        }
+        let field = arrow_schema::Field::new("a", DataType::Null, true);
+        let structs = arrow_array::StructArray::new(vec![field].into(), vec![nulls.clone()], None);
+        let out = bytes(Arc::new(structs), udt);
+        // One field, null: length -1.
+        assert_eq!(out[0], Ok(Some((-1i32).to_be_bytes().to_vec())));
     }
 
     /// What: integers narrow only when they fit, decimals keep their scale; why: a foreign

@@ -382,6 +382,11 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 /// Proleptic Gregorian date → days since 1970-01-01 (Hinnant's `days_from_civil`, the
 /// inverse of `text::civil_from_days`), or `None` for an invalid day.
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
+    // Far beyond any CQL date or timestamp (about ±5.8 million and ±292 million years), and
+    // small enough that the arithmetic below cannot overflow (found by fuzzing).
+    if year.unsigned_abs() > 10_000_000_000 {
+        return None;
+    }
     let month_days = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     let max_day = if month == 2 && leap { 29 } else { *month_days.get(month.checked_sub(1)? as usize)? };
@@ -502,10 +507,11 @@ pub fn parse_duration(text: &str) -> Option<(i32, i32, i64)> {
         parse_cql_duration(body)?
     };
     let sign = if negative { -1 } else { 1 };
+    // Checked: the parts come from arbitrarily long digit strings (found by fuzzing).
     Some((
-        i32::try_from(sign * months).ok()?,
-        i32::try_from(sign * days).ok()?,
-        i64::try_from(sign as i128 * nanos).ok()?,
+        i32::try_from(months.checked_mul(sign)?).ok()?,
+        i32::try_from(days.checked_mul(sign)?).ok()?,
+        i64::try_from(nanos.checked_mul(i128::from(sign))?).ok()?,
     ))
 }
 
@@ -542,7 +548,7 @@ fn parse_cql_duration(text: &str) -> Option<(i64, i64, i128)> {
             "d" => days = days.checked_add(number)?,
             other => {
                 let (_, factor) = NANOS_PER.iter().find(|(u, _)| *u == other)?;
-                nanos = nanos.checked_add(i128::from(number) * factor)?;
+                nanos = nanos.checked_add(i128::from(number).checked_mul(*factor)?)?;
             }
         }
     }
@@ -572,12 +578,15 @@ fn parse_iso_duration(text: &str) -> Option<(i64, i64, i128)> {
         for (number, unit) in iso_parts(time_part)? {
             let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
             let whole: i128 = whole.parse().ok()?;
-            nanos += match unit {
-                'H' => whole * 3_600_000_000_000,
-                'M' => whole * 60_000_000_000,
-                'S' => whole * 1_000_000_000 + i128::from(fraction_nanos(fraction)?),
+            let part = match unit {
+                'H' => whole.checked_mul(3_600_000_000_000)?,
+                'M' => whole.checked_mul(60_000_000_000)?,
+                'S' => {
+                    whole.checked_mul(1_000_000_000)?.checked_add(i128::from(fraction_nanos(fraction)?))?
+                }
                 _ => return None,
             };
+            nanos = nanos.checked_add(part)?;
         }
     }
     Some((months, days, nanos))
@@ -675,6 +684,14 @@ mod tests {
         assert_eq!(parse_duration("P2W"), Some((0, 14, 0)));
         assert_eq!(parse_duration("-PT1S"), Some((0, 0, -1_000_000_000)));
         assert_eq!(parse_duration("1x"), None);
+        // Found by fuzzing (fuzz/artifacts, cql_text): digits past i128 in a time part
+        // overflowed the multiplication instead of being refused.
+        assert_eq!(parse_duration("PT880122222888880122222888000000000M"), None);
+        assert_eq!(parse_duration("-P9223372036854775807D"), None);
+        assert_eq!(parse_duration("99999999999999999999h"), None);
+        // Also found by fuzzing (cql_text): a 20-digit year overflowed the day count.
+        assert_eq!(parse_date("20555555555555555555-05-06"), None);
+        assert_eq!(parse_timestamp("-9223372036854775807-01-01T00:00:00Z"), None);
     }
 
     /// What: decimals keep their scale, and integers their range; why: `1.20` and `1.2` are

@@ -914,11 +914,7 @@ async fn the_rate_limit_is_never_exceeded() {
     ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
     let root = scratch_dir("load-rate");
     let file = root.join("rows.csv");
-    let mut text = String::from("id,v\n");
-    for id in 0..20_000 {
-        text.push_str(&format!("{id},value {id}\n"));
-    }
-    std::fs::write(&file, text).unwrap();
+    write_id_value_csv(&file, 20_000);
     let out = load(&ks.name, "t", "csv", &file, &root.join("logs"), &["--max-rows-per-second", "5000"]);
     expect_code(&out, 0);
     let summary = summary(&operation_dir(&root.join("logs")));
@@ -939,11 +935,7 @@ async fn timeouts_under_overload_are_retried_without_losing_rows() {
     ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
     let root = scratch_dir("load-overload");
     let file = root.join("rows.csv");
-    let mut text = String::from("id,v\n");
-    for id in 0..50_000 {
-        text.push_str(&format!("{id},value {id}\n"));
-    }
-    std::fs::write(&file, text).unwrap();
+    write_id_value_csv(&file, 50_000);
     let logs = root.join("logs");
     let extra = ["--max-concurrent-requests", "512", "--request-timeout", "10ms"];
     let mut args = vec!["load", "-h", hosts(), "-k", &ks.name, "-t", "t", "--format", "csv"];
@@ -960,4 +952,46 @@ async fn timeouts_under_overload_are_retried_without_losing_rows() {
     let verified =
         cqlbulk(&["verify", "-h", hosts(), "-k", &ks.name, "-t", "t", "-q", "--url", path_str(&file)]);
     expect_code(&verified, 0);
+}
+
+/// What: a `.csv.zst` cut in the middle of its compressed bytes loads the rows before the
+/// cut, exactly rows 0..n with none skipped, and reports the rest as one bad record whose
+/// reason says the file cannot be read further; exit 1. Why: a truncated download must
+/// neither crash the load nor pass for a complete file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_zstd_file_loads_what_precedes_the_cut() {
+    let ks = TestKeyspace::connect(hosts(), "load_zstd_cut", SIMPLE_RF1).await;
+    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
+    let root = scratch_dir("load-zstd-cut");
+    let plain = root.join("rows.csv");
+    // Many 128 KiB zstd blocks, so that the first half holds whole ones.
+    write_id_value_csv(&plain, 200_000);
+    let compressed = zstd::encode_all(std::fs::read(&plain).unwrap().as_slice(), 3).unwrap();
+    let file = root.join("cut.csv.zst");
+    std::fs::write(&file, &compressed[..compressed.len() / 2]).unwrap();
+    let logs = root.join("logs");
+    let out = load(&ks.name, "t", "csv", &file, &logs, &[]);
+    expect_code(&out, 1);
+    let operation = operation_dir(&logs);
+    let (bad, _) = bad_records(&operation);
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(bad[0].2.starts_with("cannot read"), "{bad:?}");
+    let ids: Vec<i32> = ks
+        .session
+        .query_unpaged(format!("SELECT id FROM {}.t", ks.name), ())
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .rows::<(i32,)>()
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
+    let mut ids = ids;
+    ids.sort();
+    assert!(ids.len() > 1_000 && ids.len() < 200_000, "{} rows before the cut", ids.len());
+    assert!(ids.iter().enumerate().all(|(i, id)| *id == i as i32), "the rows loaded are not rows 0..n");
+    let summary = summary(&operation);
+    assert_eq!(summary["written"].as_u64(), Some(ids.len() as u64), "{summary}");
+    assert_eq!(summary["failed"].as_u64(), Some(1), "{summary}");
 }

@@ -3,20 +3,9 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 const SHAPE: Shape = Shape { nodes: 3, num_tokens: 16, auth: false, tls: false };
-
-fn harness(args: &[&str]) {
-    let status = Command::new("python3")
-        .arg(repo_root().join("harness/cluster.py"))
-        .args(args)
-        .status()
-        .expect("run the harness");
-    assert!(status.success(), "harness {args:?} failed");
-}
 
 /// What: with node 3 killed, RF 3 still counts every row (its ranges are read from the
 /// other replicas), while RF 1 exits with code 1 and names the unreadable ranges instead

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use common::*;
@@ -16,13 +15,11 @@ fn hosts() -> &'static str {
     cluster(SHAPE)
 }
 
-fn harness(args: &[&str]) {
-    let status = Command::new("python3")
-        .arg(repo_root().join("harness/cluster.py"))
-        .args(args)
-        .status()
-        .expect("run the harness");
-    assert!(status.success(), "harness {args:?} failed");
+/// Every test here stops and starts node 3: they take turns (the suite runs tests of one
+/// binary two at a time). A failed test's poisoned lock still passes the turn on.
+fn node3_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn spawn(args: &[&str]) -> Child {
@@ -34,15 +31,6 @@ fn spawn(args: &[&str]) -> Child {
         .expect("start cqlbulk")
 }
 
-/// A CSV of `rows` rows `id,v` for table `(id int PRIMARY KEY, v text)`.
-fn write_csv(path: &Path, rows: i32) {
-    let mut text = String::from("id,v\n");
-    for id in 0..rows {
-        text.push_str(&format!("{id},value {id}\n"));
-    }
-    std::fs::write(path, text).unwrap();
-}
-
 /// What: with RF 3, node 3 is SIGKILLed while an unload to CSV, JSON, Parquet and Iceberg
 /// is under way (after its first finished splits); each run exits 0 and its output holds
 /// every row exactly once, as the Python driver and pyarrow/PyIceberg read them. Why: nodes
@@ -50,6 +38,7 @@ fn write_csv(path: &Path, rows: i32) {
 /// a lost or repeated row from the splits that were being read from the dead node.
 #[tokio::test(flavor = "multi_thread")]
 async fn unload_survives_a_node_killed_mid_run() {
+    let _turn = node3_turn();
     let hosts = hosts();
     harness(&["start-node", "3"]);
     let ks = TestKeyspace::connect(hosts, "loss_unload", RF3).await;
@@ -141,13 +130,14 @@ fn node3_serves_cqlbulk(child: &mut Child) -> bool {
 /// must take its share again instead of leaving the others to carry it.
 #[tokio::test(flavor = "multi_thread")]
 async fn load_survives_a_node_killed_and_restarted_mid_run() {
+    let _turn = node3_turn();
     let hosts = hosts();
     harness(&["start-node", "3"]);
     let ks = TestKeyspace::connect(hosts, "loss_load", RF3).await;
     ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
     let dir = scratch_dir("loss-load");
     let file = dir.join("rows.csv");
-    write_csv(&file, 300_000);
+    write_id_value_csv(&file, 300_000);
     let logs = dir.join("logs");
     let source = ["--format", "csv", "--url", file.to_str().unwrap()];
     let mut args =
@@ -183,13 +173,14 @@ async fn load_survives_a_node_killed_and_restarted_mid_run() {
 /// finish later without reloading everything.
 #[tokio::test(flavor = "multi_thread")]
 async fn load_with_a_lost_only_replica_names_its_ranges_and_resumes() {
+    let _turn = node3_turn();
     let hosts = hosts();
     harness(&["start-node", "3"]);
     let ks = TestKeyspace::connect(hosts, "loss_rf1", SIMPLE_RF1).await;
     ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
     let dir = scratch_dir("loss-rf1");
     let file = dir.join("rows.csv");
-    write_csv(&file, 30_000);
+    write_id_value_csv(&file, 30_000);
     let logs = dir.join("logs");
     let logs_text = logs.to_str().unwrap();
     let mut args = vec!["load", "-h", hosts, "-k", &ks.name, "-t", "t", "-q", "--log-dir", logs_text];
@@ -234,6 +225,7 @@ async fn load_with_a_lost_only_replica_names_its_ranges_and_resumes() {
 /// look complete with a third of the table missing, and finishing it must not start over.
 #[tokio::test(flavor = "multi_thread")]
 async fn unload_with_a_lost_only_replica_names_its_ranges_and_resumes() {
+    let _turn = node3_turn();
     let hosts = hosts();
     harness(&["start-node", "3"]);
     let ks = TestKeyspace::connect(hosts, "loss_unload_rf1", SIMPLE_RF1).await;

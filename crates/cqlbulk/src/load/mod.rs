@@ -797,35 +797,27 @@ pub fn encode_chunk(plan: &LoadPlan, chunk: &Chunk) -> EncodedChunk {
     // Each planned column's source array, read through a cast to a simpler type if needed.
     let mut arrays: Vec<Option<ArrayRef>> = Vec::with_capacity(plan.columns.len());
     for column in &plan.columns {
-        let array = match chunk.batch.column_by_name(&column.field) {
-            None => None,
-            Some(array) if column.role != Role::Value => {
-                match timing_arrow_type(array.data_type()).and_then(|t| {
-                    arrow_cast::cast(array, &t)
-                        .map_err(|e| format!("cannot read Arrow {}: {e}", array.data_type()))
-                }) {
-                    Ok(array) => Some(array),
-                    Err(reason) => {
-                        let reason = format!("column {}: {reason}", column.name);
-                        bad.extend(
-                            (0..rows).map(|row| (chunk.positions[row], chunk.original(row), reason.clone())),
-                        );
-                        return EncodedChunk { encoded, rows: Vec::new(), bad, records };
-                    }
-                }
-            }
-            Some(array) => match crate::encode::normalize(array)
+        let Some(array) = chunk.batch.column_by_name(&column.field) else {
+            arrays.push(None);
+            continue;
+        };
+        let readable = if column.role == Role::Value {
+            crate::encode::normalize(array)
                 .and_then(|a| crate::encode::check(a.data_type(), &column.typ).map(|()| a))
-            {
-                Ok(array) => Some(array),
-                Err(reason) => {
-                    let reason = format!("column {}: {reason}", column.name);
-                    bad.extend(
-                        (0..rows).map(|row| (chunk.positions[row], chunk.original(row), reason.clone())),
-                    );
-                    return EncodedChunk { encoded, rows: Vec::new(), bad, records };
-                }
-            },
+        } else {
+            timing_arrow_type(array.data_type()).and_then(|t| {
+                arrow_cast::cast(array, &t)
+                    .map_err(|e| format!("cannot read Arrow {}: {e}", array.data_type()))
+            })
+        };
+        let array = match readable {
+            Ok(array) => Some(array),
+            // The whole column cannot be read: every row of the chunk is a bad record.
+            Err(reason) => {
+                let reason = format!("column {}: {reason}", column.name);
+                bad.extend((0..rows).map(|row| (chunk.positions[row], chunk.original(row), reason.clone())));
+                return EncodedChunk { encoded, rows: Vec::new(), bad, records };
+            }
         };
         arrays.push(array);
     }

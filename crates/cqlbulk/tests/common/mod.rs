@@ -317,3 +317,23 @@ pub fn wait_for_checkpoint(log_dir: &Path, lines: usize) -> PathBuf {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Runs `harness/cluster.py` with `args` (e.g. `stop --node 3 --kill`, `start-node 3`).
+pub fn harness(args: &[&str]) {
+    let status = Command::new("python3")
+        .arg(repo_root().join("harness/cluster.py"))
+        .args(args)
+        .status()
+        .expect("run the harness");
+    assert!(status.success(), "harness {args:?} failed");
+}
+
+/// Writes a CSV with a header and `rows` rows `id,value id` for a table
+/// `(id int PRIMARY KEY, v text)`.
+pub fn write_id_value_csv(path: &Path, rows: i32) {
+    let mut text = String::from("id,v\n");
+    for id in 0..rows {
+        text.push_str(&format!("{id},value {id}\n"));
+    }
+    std::fs::write(path, text).unwrap();
+}
