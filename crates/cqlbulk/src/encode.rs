@@ -373,9 +373,13 @@ fn encode_native(array: &dyn Array, row: usize, native: &NativeType, out: &mut V
                 DataType::Time32(_) => {
                     i64::from(array.as_primitive::<Time32MillisecondType>().value(row)) * 1_000_000
                 }
-                DataType::Time64(TimeUnit::Microsecond) => {
-                    array.as_primitive::<Time64MicrosecondType>().value(row) * 1000
-                }
+                // Checked: any i64 of microseconds can be given (found by fuzzing); one that
+                // does not fit is out of range for `time` anyway.
+                DataType::Time64(TimeUnit::Microsecond) => array
+                    .as_primitive::<Time64MicrosecondType>()
+                    .value(row)
+                    .checked_mul(1000)
+                    .ok_or("time out of range for CQL (0 to 24h)")?,
                 DataType::Time64(_) => array.as_primitive::<Time64NanosecondType>().value(row),
                 _ => array.as_primitive::<Int64Type>().value(row),
             };
@@ -495,6 +499,16 @@ mod tests {
         let out = bytes(Arc::new(structs), udt);
         // One field, null: length -1.
         assert_eq!(out[0], Ok(Some((-1i32).to_be_bytes().to_vec())));
+    }
+
+    /// What: a `Time64(µs)` too large for nanoseconds is a bad value, not an overflow.
+    /// Why: found by fuzzing (arrow_to_cql); a release build would have wrapped it.
+    #[test]
+    fn huge_times_are_out_of_range() {
+        let times = Arc::new(arrow_array::Time64MicrosecondArray::from(vec![i64::MAX, 1])) as ArrayRef;
+        let out = bytes(times, ColumnType::Native(NativeType::Time));
+        assert!(out[0].is_err(), "{out:?}");
+        assert_eq!(out[1], Ok(Some(1000i64.to_be_bytes().to_vec())));
     }
 
     /// What: integers narrow only when they fit, decimals keep their scale; why: a foreign

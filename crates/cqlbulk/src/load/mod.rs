@@ -483,6 +483,10 @@ impl LoadPlan {
     }
 }
 
+/// A cell's write time and TTL as bound: `None` leaves the marker unset (now, or the
+/// table's default TTL).
+type WriteTimeAndTtl = (Option<i64>, Option<i32>);
+
 impl Timing {
     fn plan(columns: &[PlannedColumn]) -> Option<Timing> {
         let find = |wanted: &dyn Fn(&Role) -> bool| columns.iter().position(|c| wanted(&c.role));
@@ -522,7 +526,7 @@ impl Timing {
         for row in 0..encoded.rows() {
             // (write time, TTL) → the columns written with it; `None`: unset (now, or the
             // table's default TTL).
-            let mut parts: Vec<((Option<i64>, Option<i32>), Vec<usize>)> = Vec::new();
+            let mut parts: Vec<(WriteTimeAndTtl, Vec<usize>)> = Vec::new();
             let mut failed = None;
             for &(column, writetime, ttl) in &self.sources {
                 if keys.contains(&column) || encoded.cell(row, column).is_none() {
