@@ -15,6 +15,15 @@ fn hosts() -> &'static str {
     cluster(SHAPE)
 }
 
+/// Starts node 3 if a test before left it down, and creates `cqlbulk_<test>` with table
+/// `t (id int PRIMARY KEY, v text)`.
+async fn id_value_table(hosts: &str, test: &str, replication: &str) -> TestKeyspace {
+    harness(&["start-node", "3"]);
+    let ks = TestKeyspace::connect(hosts, test, replication).await;
+    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
+    ks
+}
+
 /// Every test here stops and starts node 3: they take turns (the suite runs tests of one
 /// binary two at a time). A failed test's poisoned lock still passes the turn on.
 fn node3_turn() -> std::sync::MutexGuard<'static, ()> {
@@ -40,9 +49,7 @@ fn spawn(args: &[&str]) -> Child {
 async fn unload_survives_a_node_killed_mid_run() {
     let _turn = node3_turn();
     let hosts = hosts();
-    harness(&["start-node", "3"]);
-    let ks = TestKeyspace::connect(hosts, "loss_unload", RF3).await;
-    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
+    let ks = id_value_table(hosts, "loss_unload", RF3).await;
     let insert = ks.prepare("INSERT INTO {ks}.t (id, v) VALUES (?, ?)").await;
     insert_all(&ks.session, &insert, (0..40_000).map(|i| (i, format!("value {i}")))).await;
     let dir = scratch_dir("loss-unload");
@@ -132,9 +139,7 @@ fn node3_serves_cqlbulk(child: &mut Child) -> bool {
 async fn load_survives_a_node_killed_and_restarted_mid_run() {
     let _turn = node3_turn();
     let hosts = hosts();
-    harness(&["start-node", "3"]);
-    let ks = TestKeyspace::connect(hosts, "loss_load", RF3).await;
-    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
+    let ks = id_value_table(hosts, "loss_load", RF3).await;
     let dir = scratch_dir("loss-load");
     let file = dir.join("rows.csv");
     write_id_value_csv(&file, 300_000);
@@ -175,9 +180,7 @@ async fn load_survives_a_node_killed_and_restarted_mid_run() {
 async fn load_with_a_lost_only_replica_names_its_ranges_and_resumes() {
     let _turn = node3_turn();
     let hosts = hosts();
-    harness(&["start-node", "3"]);
-    let ks = TestKeyspace::connect(hosts, "loss_rf1", SIMPLE_RF1).await;
-    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
+    let ks = id_value_table(hosts, "loss_rf1", SIMPLE_RF1).await;
     let dir = scratch_dir("loss-rf1");
     let file = dir.join("rows.csv");
     write_id_value_csv(&file, 30_000);
@@ -227,9 +230,7 @@ async fn load_with_a_lost_only_replica_names_its_ranges_and_resumes() {
 async fn unload_with_a_lost_only_replica_names_its_ranges_and_resumes() {
     let _turn = node3_turn();
     let hosts = hosts();
-    harness(&["start-node", "3"]);
-    let ks = TestKeyspace::connect(hosts, "loss_unload_rf1", SIMPLE_RF1).await;
-    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
+    let ks = id_value_table(hosts, "loss_unload_rf1", SIMPLE_RF1).await;
     let insert = ks.prepare("INSERT INTO {ks}.t (id, v) VALUES (?, ?)").await;
     insert_all(&ks.session, &insert, (0..20_000).map(|i| (i, format!("value {i}")))).await;
     let dir = scratch_dir("loss-unload-rf1");
