@@ -281,13 +281,12 @@ fn session_error(hosts: &str, tls: bool, err: NewSessionError) -> Error {
 
 /// The server's reason when a connection was refused for its credentials.
 fn auth_failure(err: &ConnectionError) -> Option<String> {
-    if let ConnectionError::ConnectionSetupRequestError(setup) = err {
-        if let scylla::errors::ConnectionSetupRequestErrorKind::DbError(DbError::AuthenticationError, msg) =
+    if let ConnectionError::ConnectionSetupRequestError(setup) = err
+        && let scylla::errors::ConnectionSetupRequestErrorKind::DbError(DbError::AuthenticationError, msg) =
             setup.get_error()
         {
             return Some(msg.clone());
         }
-    }
     None
 }
 

@@ -66,8 +66,8 @@ impl ScanPlan {
         let node_count = view.nodes.len().max(1);
         let target = config.splits.unwrap_or(8 * node_count * cores).max(1);
         let concurrency = config.concurrency.unwrap_or(node_count * cores).max(1);
-        if let Some(dc) = &config.datacenter {
-            if !view.nodes.iter().any(|node| node.datacenter.as_ref() == Some(dc)) {
+        if let Some(dc) = &config.datacenter
+            && !view.nodes.iter().any(|node| node.datacenter.as_ref() == Some(dc)) {
                 let mut known: Vec<&str> =
                     view.nodes.iter().filter_map(|n| n.datacenter.as_deref()).collect();
                 known.sort_unstable();
@@ -80,7 +80,6 @@ impl ScanPlan {
                     ),
                 ));
             }
-        }
         let ranges = view.replicated_ranges()?;
         let mut rng = rand::rng();
         let mut splits: Vec<Split> = plan_splits(&ranges, target)
@@ -154,7 +153,7 @@ impl Split {
                 Err(err) if err.is_retryable() && attempt < max_attempts => {
                     tracing::warn!(range = %self.range, node = %node.address, attempt, "retrying: {err}");
                     progress.retried();
-                    if attempt as usize % self.replicas.len() == 0 {
+                    if (attempt as usize).is_multiple_of(self.replicas.len()) {
                         let round = attempt / self.replicas.len() as u32;
                         tokio::time::sleep(backoff(round)).await;
                     }

@@ -228,7 +228,8 @@ fn csv_zoo(dir: &Path) -> Expected {
     text_file(
         dir,
         "c-reordered.csv",
-        "txt,id,ts\r\n",
+        // Starts with a byte order mark, as spreadsheet programs write UTF-8 CSV.
+        "\u{feff}txt,id,ts\r\n",
         vec![
             (
                 b"crlf row,20,2024-06-01T00:00:00Z\r\n",
@@ -301,6 +302,13 @@ fn json_zoo(dir: &Path) -> Expected {
                 Rec::Good(14, row(Some(i32::MIN), None, None, Some(1_700_000_000_123), None)),
             ),
         ],
+        &mut expected,
+    );
+    text_file(
+        dir,
+        "c-bom.json",
+        "\u{feff}",
+        vec![(b"{\"id\":30,\"txt\":\"after a byte order mark\"}\n", Rec::Good(30, txt_only("after a byte order mark")))],
         &mut expected,
     );
     let lines: Vec<String> = (1000..3000)
@@ -483,7 +491,8 @@ async fn load_zoo(ks: &TestKeyspace, format: &str, dir: &Path, expected: &Expect
 /// What: CSV files holding good rows among every kind of bad record — wrong field count,
 /// unparsable number, bad UUID, invalid UTF-8, int and bigint out of range, bad timestamp,
 /// empty key, an unterminated quote swallowing the rest of its file — plus a `.csv.gz` cut
-/// in the middle and a file with its columns in another order and CRLF endings; loaded, dry
+/// in the middle and a file with its columns in another order, CRLF endings and a byte
+/// order mark; loaded, dry
 /// run, and with `--max-errors 2`. Why: one bad record must cost exactly that record, be
 /// reported where it is and why, and never corrupt or lose the good rows around it.
 #[tokio::test(flavor = "multi_thread")]
@@ -498,7 +507,8 @@ async fn csv_bad_records_are_reported_and_good_rows_loaded() {
 
 /// What: JSON lines with good objects among bad ones — a list where an int goes, text that
 /// is no number, bad UUID, invalid UTF-8, out of range, `"id": null`, no id at all, a
-/// broken object, a bad timestamp — plus a `.json.gz` cut in the middle; loaded, dry run,
+/// broken object, a bad timestamp — plus a `.json.gz` cut in the middle and a file
+/// starting with a byte order mark; loaded, dry run,
 /// and with `--max-errors 2`. Why: as for CSV, each bad record is reported at its line and
 /// costs only itself.
 #[tokio::test(flavor = "multi_thread")]

@@ -100,8 +100,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                 return Ok(EXIT_OK);
             }
             println!(
-                "{:<20} {:<24} {:<9} {:>12} {:>12}  {}",
-                "snapshot_id", "time", "operation", "added_rows", "total_rows", "run_id"
+                "{:<20} {:<24} {:<9} {:>12} {:>12}  run_id",
+                "snapshot_id", "time", "operation", "added_rows", "total_rows"
             );
             for s in &snapshots {
                 let mut time = String::new();

@@ -192,8 +192,11 @@ fn one_byte(name: &str, c: char) -> anyhow::Result<u8> {
     Ok(c as u8)
 }
 
+/// `--mapping` as (column, field) pairs.
+pub type Mapping = Vec<(String, String)>;
+
 /// `a=x, b` → [(a, x), (b, b)].
-pub fn parse_mapping(text: &str) -> anyhow::Result<Vec<(String, String)>> {
+pub fn parse_mapping(text: &str) -> anyhow::Result<Mapping> {
     let mut pairs = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (field, column) = match part.split_once('=') {
@@ -367,7 +370,7 @@ impl SourceArgs {
     pub fn resolve(
         &self,
         table: &cqlbulk::cluster::TableName,
-    ) -> anyhow::Result<(LoadSource, String, Option<Vec<(String, String)>>)> {
+    ) -> anyhow::Result<(LoadSource, String, Option<Mapping>)> {
         let format = format!("{:?}", self.format).to_lowercase();
         let source = load_source(
             &format,
@@ -387,7 +390,7 @@ impl SourceArgs {
     }
 
     /// Iceberg reads only the fields that feed columns.
-    pub fn projection(source: &LoadSource, mapping: Option<&Vec<(String, String)>>) -> Option<Vec<String>> {
+    pub fn projection(source: &LoadSource, mapping: Option<&Mapping>) -> Option<Vec<String>> {
         match (source, mapping) {
             (LoadSource::Iceberg(_), Some(mapping)) => Some(mapping.iter().map(|(f, _)| f.clone()).collect()),
             _ => None,

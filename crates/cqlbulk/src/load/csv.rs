@@ -6,6 +6,8 @@
 
 use std::io::BufRead;
 
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// How the text is delimited.
 #[derive(Clone, Debug)]
 pub struct CsvReadOptions {
@@ -52,6 +54,9 @@ pub struct RecordError {
     /// The input cannot be read further (I/O error, truncated compressed stream).
     pub fatal: bool,
 }
+
+/// A record's fields as read, each with whether it was quoted.
+type RawFields = Vec<(Vec<u8>, bool)>;
 
 pub struct CsvReader<R> {
     input: R,
@@ -100,7 +105,7 @@ impl<R: BufRead> CsvReader<R> {
 
     fn to_strings(
         &self,
-        fields: Vec<(Vec<u8>, bool)>,
+        fields: RawFields,
         line: u64,
         original: Vec<u8>,
     ) -> Result<Record, RecordError> {
@@ -130,7 +135,7 @@ impl<R: BufRead> CsvReader<R> {
     fn read_record(
         &mut self,
         original: &mut Vec<u8>,
-    ) -> Result<Option<Vec<(Vec<u8>, bool)>>, (String, bool)> {
+    ) -> Result<Option<RawFields>, (String, bool)> {
         let CsvReadOptions { delimiter, quote, escape, .. } = self.options;
         let mut fields = Vec::new();
         let mut field = Vec::new();
@@ -162,6 +167,10 @@ impl<R: BufRead> CsvReader<R> {
             bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
             bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
             let ending = &line[bytes.len()..];
+            if self.line == 1 {
+                // Spreadsheet programs start UTF-8 CSV with a byte order mark; it is not data.
+                bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+            }
             let mut i = 0;
             while i < bytes.len() {
                 let b = bytes[i];
@@ -248,6 +257,14 @@ mod tests {
 
     /// What: invalid UTF-8 is a bad record, not a lossy replacement; why: loading
     /// U+FFFD instead of the user's bytes would be silent corruption.
+    /// What: a byte order mark before the header is dropped, one inside the data is kept.
+    /// Why: Excel writes "UTF-8 CSV" with a BOM; kept, it would rename the first column.
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_not_data() {
+        assert_eq!(records("\u{feff}id,v\n1,\u{feff}x\n"), vec![Ok(some(&["id", "v"])), Ok(some(&["1", "\u{feff}x"]))]);
+        assert_eq!(records("\u{feff}\"id\",v\n"), vec![Ok(some(&["id", "v"]))]);
+    }
+
     #[test]
     fn invalid_utf8_is_a_bad_record() {
         let mut reader = CsvReader::new(&b"1,\xff\n2,b\n"[..], CsvReadOptions::default());

@@ -643,13 +643,48 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidInput, message)
 }
 
-/// A record that was not loaded, as one line of `bad.jsonl`.
+/// A record that was not loaded, as one line of `bad.jsonl`. `chunk` (the source's chunk
+/// the record was read in) lets `--resume` drop the lines of chunks it reads again.
 #[derive(Serialize)]
 struct BadRecord<'a> {
     source: &'a str,
     position: u64,
     reason: &'a str,
     record: &'a str,
+    chunk: u64,
+}
+
+/// Keeps only the lines of `bad.jsonl` that belong to checkpointed chunks: the others
+/// belong to chunks a resumed run reads again (a crash, or rows the cluster did not take),
+/// which report their bad records anew. Without this, a resume would list them twice.
+fn keep_bad_records_of_done_chunks(path: &std::path::Path, units: &[Unit], done: &HashSet<(usize, u64)>) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Key {
+        source: String,
+        chunk: u64,
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(invalid(format!("{}: {e}", path.display()))),
+    };
+    let unit_of: HashMap<&str, usize> = units.iter().enumerate().map(|(i, u)| (u.name.as_str(), i)).collect();
+    let mut kept = String::with_capacity(text.len());
+    for line in text.lines() {
+        // A torn last line (a crash while writing it) cannot be parsed and is dropped.
+        let Ok(key) = serde_json::from_str::<Key>(line) else { continue };
+        if unit_of.get(key.source.as_str()).is_some_and(|&unit| done.contains(&(unit, key.chunk))) {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    if kept.len() != text.len() {
+        let temporary = path.with_extension("jsonl.tmp");
+        std::fs::write(&temporary, kept)
+            .and_then(|()| std::fs::rename(&temporary, path))
+            .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
 }
 
 /// What one chunk came to.
@@ -688,6 +723,7 @@ pub async fn load(
         report.failed += earlier.failed;
     }
     let bad_path = bad_file(operation);
+    keep_bad_records_of_done_chunks(&bad_path, units, &done)?;
     let bad_file = Mutex::new(
         std::fs::OpenOptions::new()
             .create(true)
@@ -744,6 +780,7 @@ pub async fn load(
                     position: *position,
                     reason,
                     record: original,
+                    chunk: outcome.done.chunk,
                 })
                 .expect("bad record serializes");
                 writeln!(file, "{line}").map_err(|e| invalid(format!("{}: {e}", bad_path.display())))?;

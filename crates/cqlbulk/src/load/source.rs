@@ -20,7 +20,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use super::csv::{CsvReadOptions, CsvReader};
+use super::csv::{CsvReadOptions, CsvReader, UTF8_BOM};
 use crate::error::{Error, ErrorKind, Result};
 use crate::parse::json_as_text;
 use crate::sink::Compression;
@@ -439,7 +439,8 @@ fn read_json(
             }
         }
         number += 1;
-        let text = match std::str::from_utf8(&line) {
+        let bytes = if number == 1 { line.strip_prefix(UTF8_BOM).unwrap_or(&line) } else { &line };
+        let text = match std::str::from_utf8(bytes) {
             Ok(text) => text.trim(),
             Err(e) => {
                 let original = String::from_utf8_lossy(&line).trim_end().to_string();
