@@ -284,9 +284,9 @@ fn auth_failure(err: &ConnectionError) -> Option<String> {
     if let ConnectionError::ConnectionSetupRequestError(setup) = err
         && let scylla::errors::ConnectionSetupRequestErrorKind::DbError(DbError::AuthenticationError, msg) =
             setup.get_error()
-        {
-            return Some(msg.clone());
-        }
+    {
+        return Some(msg.clone());
+    }
     None
 }
 

@@ -67,19 +67,16 @@ impl ScanPlan {
         let target = config.splits.unwrap_or(8 * node_count * cores).max(1);
         let concurrency = config.concurrency.unwrap_or(node_count * cores).max(1);
         if let Some(dc) = &config.datacenter
-            && !view.nodes.iter().any(|node| node.datacenter.as_ref() == Some(dc)) {
-                let mut known: Vec<&str> =
-                    view.nodes.iter().filter_map(|n| n.datacenter.as_deref()).collect();
-                known.sort_unstable();
-                known.dedup();
-                return Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    format!(
-                        "--dc {dc}: no node is in that datacenter; known datacenters: {}",
-                        known.join(", ")
-                    ),
-                ));
-            }
+            && !view.nodes.iter().any(|node| node.datacenter.as_ref() == Some(dc))
+        {
+            let mut known: Vec<&str> = view.nodes.iter().filter_map(|n| n.datacenter.as_deref()).collect();
+            known.sort_unstable();
+            known.dedup();
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("--dc {dc}: no node is in that datacenter; known datacenters: {}", known.join(", ")),
+            ));
+        }
         let ranges = view.replicated_ranges()?;
         let mut rng = rand::rng();
         let mut splits: Vec<Split> = plan_splits(&ranges, target)

@@ -434,7 +434,10 @@ mod tests {
         let trailing_null = [one_field.as_slice(), &null].concat();
         let all_null = [null, null].concat();
         for frozen in [true, false] {
-            assert_eq!(canonical(&udt(frozen), Some(&one_field)), canonical(&udt(frozen), Some(&trailing_null)));
+            assert_eq!(
+                canonical(&udt(frozen), Some(&one_field)),
+                canonical(&udt(frozen), Some(&trailing_null))
+            );
             assert_ne!(canonical(&udt(frozen), Some(&one_field)), canonical(&udt(frozen), Some(&all_null)));
         }
         assert_eq!(canonical(&udt(false), Some(&all_null)), None);

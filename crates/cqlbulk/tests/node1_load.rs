@@ -308,7 +308,10 @@ fn json_zoo(dir: &Path) -> Expected {
         dir,
         "c-bom.json",
         "\u{feff}",
-        vec![(b"{\"id\":30,\"txt\":\"after a byte order mark\"}\n", Rec::Good(30, txt_only("after a byte order mark")))],
+        vec![(
+            b"{\"id\":30,\"txt\":\"after a byte order mark\"}\n",
+            Rec::Good(30, txt_only("after a byte order mark")),
+        )],
         &mut expected,
     );
     let lines: Vec<String> = (1000..3000)
@@ -654,6 +657,35 @@ async fn an_unreadable_header_is_a_bad_record_naming_its_file() {
     assert_eq!(bad.len(), 1, "bad.jsonl:\n{text}");
     assert_eq!((bad[0].0.as_str(), bad[0].1), ("b.csv", 1), "bad.jsonl:\n{text}");
     assert!(bad[0].2.contains("unterminated quote"), "bad.jsonl:\n{text}");
+}
+
+/// What: without --mapping, a CSV file after the first whose header has a field the first
+/// file's has not (a typo, or a column added later) has every record in bad.jsonl with a
+/// reason naming the field, and the other files load. Why: loading it anyway would drop that
+/// field's values without a word; the first file's fields are what the load was checked on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_later_file_with_a_field_the_first_has_not_is_bad_records() {
+    let ks = TestKeyspace::connect(hosts(), "load_later_fields", SIMPLE_RF1).await;
+    ks.execute(ZOO_TABLE).await;
+    let root = scratch_dir("load-later-fields");
+    let dir = root.join("input");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.csv"), "id,n\n1,10\n").unwrap();
+    std::fs::write(dir.join("b.csv"), "id,n,txt\n2,20,lost\n3,30,lost\n").unwrap();
+    std::fs::write(dir.join("c.csv"), "n,id\n40,4\n").unwrap();
+    let log_dir = root.join("logs");
+    let out = load(&ks.name, "t", "csv", &dir, &log_dir, &[]);
+    expect_code(&out, 1);
+    let expected: BTreeMap<i32, ZooRow> =
+        [(1, row(Some(10), None, None, None, None)), (4, row(Some(40), None, None, None, None))].into();
+    assert_eq!(zoo_table(&ks, "t").await, expected);
+    let (bad, text) = bad_records(&operation_dir(&log_dir));
+    let positions: Vec<(&str, u64)> = bad.iter().map(|(file, line, _)| (file.as_str(), *line)).collect();
+    assert_eq!(positions, [("b.csv", 2), ("b.csv", 3)], "bad.jsonl:\n{text}");
+    assert!(
+        bad.iter().all(|(_, _, reason)| reason.contains("field 'txt' is not in the first file")),
+        "{text}"
+    );
 }
 
 // ------------------------------------------------------------------------------------------

@@ -344,6 +344,16 @@ impl OpenedSource {
         })
     }
 
+    /// Without a mapping, every file must have only the fields the plan was made from
+    /// (see `LoadPlan::source_fields`).
+    pub fn fields_every_file_must_fit(
+        &self,
+        mapping: Option<&Mapping>,
+    ) -> Option<std::collections::HashSet<String>> {
+        let schema = self.schema.as_ref().filter(|_| mapping.is_none())?;
+        Some(schema.fields().iter().map(|f| f.name().clone()).collect())
+    }
+
     /// Starts reading on a background task; chunks arrive on the returned channel.
     pub fn read(&self, json_fields: Vec<String>) -> mpsc::Receiver<cqlbulk::Result<source::Chunk>> {
         let (sender, receiver) = mpsc::channel(4);
@@ -423,7 +433,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         max_attempts: args.max_attempts,
         counter: false,
     };
-    let plan = LoadPlan::prepare(&session, &view, columns, &options).await?;
+    let mut plan = LoadPlan::prepare(&session, &view, columns, &options).await?;
+    plan.source_fields = opened.fields_every_file_must_fit(mapping.as_ref());
     let options = WriteOptions { counter: plan.counter, ..options };
     let config = LoadConfig {
         source,

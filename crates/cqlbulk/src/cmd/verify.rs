@@ -67,7 +67,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         counter: false,
     };
     // The INSERT is prepared, never run: it computes each dataset row's token.
-    let plan = LoadPlan::prepare(&session, &view, columns, &options).await?;
+    let mut plan = LoadPlan::prepare(&session, &view, columns, &options).await?;
+    plan.source_fields = opened.fields_every_file_must_fit(mapping.as_ref());
     let key_names: Vec<String> =
         view.table.partition_key.iter().chain(&view.table.clustering_key).cloned().collect();
     let shape = RowShape::new(&plan, &key_names);

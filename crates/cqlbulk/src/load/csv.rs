@@ -103,12 +103,7 @@ impl<R: BufRead> CsvReader<R> {
         }
     }
 
-    fn to_strings(
-        &self,
-        fields: RawFields,
-        line: u64,
-        original: Vec<u8>,
-    ) -> Result<Record, RecordError> {
+    fn to_strings(&self, fields: RawFields, line: u64, original: Vec<u8>) -> Result<Record, RecordError> {
         let mut out = Vec::with_capacity(fields.len());
         for (index, (bytes, quoted)) in fields.into_iter().enumerate() {
             let text = match String::from_utf8(bytes) {
@@ -132,10 +127,7 @@ impl<R: BufRead> CsvReader<R> {
     }
 
     /// Reads one record's fields as raw bytes with their quoted flag; `Ok(None)` at the end.
-    fn read_record(
-        &mut self,
-        original: &mut Vec<u8>,
-    ) -> Result<Option<RawFields>, (String, bool)> {
+    fn read_record(&mut self, original: &mut Vec<u8>) -> Result<Option<RawFields>, (String, bool)> {
         let CsvReadOptions { delimiter, quote, escape, .. } = self.options;
         let mut fields = Vec::new();
         let mut field = Vec::new();
@@ -261,7 +253,10 @@ mod tests {
     /// Why: Excel writes "UTF-8 CSV" with a BOM; kept, it would rename the first column.
     #[test]
     fn a_byte_order_mark_at_the_start_is_not_data() {
-        assert_eq!(records("\u{feff}id,v\n1,\u{feff}x\n"), vec![Ok(some(&["id", "v"])), Ok(some(&["1", "\u{feff}x"]))]);
+        assert_eq!(
+            records("\u{feff}id,v\n1,\u{feff}x\n"),
+            vec![Ok(some(&["id", "v"])), Ok(some(&["1", "\u{feff}x"]))]
+        );
         assert_eq!(records("\u{feff}\"id\",v\n"), vec![Ok(some(&["id", "v"]))]);
     }
 

@@ -149,6 +149,9 @@ pub struct LoadPlan {
     pub counter: bool,
     /// With --preserve-writetime/--preserve-ttl: where each column's write time and TTL are.
     timing: Option<Timing>,
+    /// Without --mapping, the fields the plan was made from (the first file's): a later
+    /// file with another field would lose that field's values without a word.
+    pub source_fields: Option<HashSet<String>>,
 }
 
 /// The write times and TTLs a load preserves. Each source row is written as one row per
@@ -474,7 +477,16 @@ impl LoadPlan {
         } else {
             None
         };
-        Ok(LoadPlan { columns, statement, static_statement, partition_key, clustering, counter, timing })
+        Ok(LoadPlan {
+            columns,
+            statement,
+            static_statement,
+            partition_key,
+            clustering,
+            counter,
+            timing,
+            source_fields: None,
+        })
     }
 
     /// The value columns, without write times and TTLs.
@@ -657,7 +669,11 @@ struct BadRecord<'a> {
 /// Keeps only the lines of `bad.jsonl` that belong to checkpointed chunks: the others
 /// belong to chunks a resumed run reads again (a crash, or rows the cluster did not take),
 /// which report their bad records anew. Without this, a resume would list them twice.
-fn keep_bad_records_of_done_chunks(path: &std::path::Path, units: &[Unit], done: &HashSet<(usize, u64)>) -> Result<()> {
+fn keep_bad_records_of_done_chunks(
+    path: &std::path::Path,
+    units: &[Unit],
+    done: &HashSet<(usize, u64)>,
+) -> Result<()> {
     #[derive(Deserialize)]
     struct Key {
         source: String,
@@ -835,6 +851,16 @@ pub fn encode_chunk(plan: &LoadPlan, chunk: &Chunk) -> EncodedChunk {
         chunk.rejects.iter().map(|r| (r.position, r.original.clone(), r.reason.clone())).collect();
     let rows = chunk.batch.num_rows();
     let mut encoded = EncodedRows::new(plan.columns.len());
+    if let Some(known) = &plan.source_fields
+        && let Some(field) = chunk.batch.schema().fields().iter().find(|f| !known.contains(f.name()))
+    {
+        let reason = format!(
+            "field '{}' is not in the first file, whose fields decided what loads; give the files the same fields, or list them with --mapping",
+            field.name()
+        );
+        bad.extend((0..rows).map(|row| (chunk.positions[row], chunk.original(row), reason.clone())));
+        return EncodedChunk { encoded, rows: Vec::new(), bad, records };
+    }
     // Each planned column's source array, read through a cast to a simpler type if needed.
     let mut arrays: Vec<Option<ArrayRef>> = Vec::with_capacity(plan.columns.len());
     for column in &plan.columns {

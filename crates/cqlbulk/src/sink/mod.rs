@@ -90,9 +90,10 @@ impl Destination {
     /// Ends the stdout stream (closing bracket, compression trailer); nothing for files.
     pub fn finish(&self) -> io::Result<()> {
         if let Destination::Stdout(shared) = self
-            && let Some(writer) = shared.lock().expect("writer lock").take() {
-                writer.finish()?;
-            }
+            && let Some(writer) = shared.lock().expect("writer lock").take()
+        {
+            writer.finish()?;
+        }
         Ok(())
     }
 }
