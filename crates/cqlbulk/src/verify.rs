@@ -123,14 +123,16 @@ impl RowShape {
 /// all-null non-frozen UDT is null (Cassandra stores no cells for either).
 fn canonical<'a>(typ: &ColumnType, cell: Option<&'a [u8]>) -> Option<std::borrow::Cow<'a, [u8]>> {
     let bytes = cell?;
-    if matches!(typ, ColumnType::Native(_)) {
-        return Some(bytes.into());
-    }
-    let mut out = Vec::with_capacity(bytes.len());
-    if canonical_into(typ, bytes, &mut out).is_none() {
-        // Not a well-formed value of the type: compared as it is.
-        return Some(bytes.into());
-    }
+    let out: std::borrow::Cow<[u8]> = if has_canonical_form(typ) {
+        let mut out = Vec::with_capacity(bytes.len());
+        if canonical_into(typ, bytes, &mut out).is_none() {
+            // Not a well-formed value of the type: compared as it is.
+            return Some(bytes.into());
+        }
+        out.into()
+    } else {
+        bytes.into()
+    };
     let multi_cell = match typ {
         ColumnType::Collection { frozen, .. } | ColumnType::UserDefinedType { frozen, .. } => !frozen,
         _ => false,
@@ -139,7 +141,17 @@ fn canonical<'a>(typ: &ColumnType, cell: Option<&'a [u8]>) -> Option<std::borrow
         ColumnType::Collection { .. } => out.get(..4) == Some(&[0; 4][..]),
         _ => out.is_empty(),
     };
-    if multi_cell && no_cells { None } else { Some(out.into()) }
+    if multi_cell && no_cells { None } else { Some(out) }
+}
+
+/// Whether two byte forms of a `typ` value can be equal for Cassandra: only through a
+/// set, map, UDT or tuple somewhere inside. Other values (most cells) are hashed as they are.
+fn has_canonical_form(typ: &ColumnType) -> bool {
+    match typ {
+        ColumnType::Native(_) | ColumnType::Vector { .. } => false,
+        ColumnType::Collection { typ: CollectionType::List(element), .. } => has_canonical_form(element),
+        _ => true,
+    }
 }
 
 /// Appends the canonical form of `bytes`, a value of `typ`; `None` if it is malformed.

@@ -141,7 +141,7 @@ async fn unload_options() {
     // Selected columns only, checked by the oracle on those columns.
     let dir = root.join("columns");
     run(&["--columns", "id,c,v", "--format", "json", "--url", dir.to_str().unwrap()]);
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_unload.py");
+    let script = common::crate_dir().join("tests/python/check_unload.py");
     let out = std::process::Command::new(python())
         .arg(&script)
         .args([

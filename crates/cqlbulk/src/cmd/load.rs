@@ -192,7 +192,7 @@ fn one_byte(name: &str, c: char) -> anyhow::Result<u8> {
     Ok(c as u8)
 }
 
-/// `--mapping` as (column, field) pairs.
+/// `--mapping` as (field, column) pairs.
 pub type Mapping = Vec<(String, String)>;
 
 /// `a=x, b` → [(a, x), (b, b)].

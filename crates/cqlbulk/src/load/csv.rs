@@ -247,8 +247,6 @@ mod tests {
         assert_eq!(out.len(), 3);
     }
 
-    /// What: invalid UTF-8 is a bad record, not a lossy replacement; why: loading
-    /// U+FFFD instead of the user's bytes would be silent corruption.
     /// What: a byte order mark before the header is dropped, one inside the data is kept.
     /// Why: Excel writes "UTF-8 CSV" with a BOM; kept, it would rename the first column.
     #[test]
@@ -260,6 +258,8 @@ mod tests {
         assert_eq!(records("\u{feff}\"id\",v\n"), vec![Ok(some(&["id", "v"]))]);
     }
 
+    /// What: invalid UTF-8 is a bad record, not a lossy replacement; why: loading
+    /// U+FFFD instead of the user's bytes would be silent corruption.
     #[test]
     fn invalid_utf8_is_a_bad_record() {
         let mut reader = CsvReader::new(&b"1,\xff\n2,b\n"[..], CsvReadOptions::default());

@@ -29,8 +29,17 @@ pub struct Shape {
     pub tls: bool,
 }
 
+/// This crate's directory in the checkout under test. Read at run time: the shared
+/// CARGO_TARGET_DIR lets a clone reuse binaries built for another checkout, so a path
+/// compiled in (`env!`) may name a different (or deleted) tree.
+pub fn crate_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    crate_dir().join("../..").canonicalize().expect("the checkout under test exists")
 }
 
 /// Starts (or reuses) the cluster of `shape` and returns its contact points, once per
@@ -245,7 +254,7 @@ pub fn python() -> &'static str {
 /// Runs the independent Python check of unloaded files (tests/python/check_unload.py):
 /// the table read by the Python driver against the files read by pyarrow / csv / json.
 pub fn check_unload(hosts: &str, keyspace: &str, table: &str, format: &str, dir: &Path) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_unload.py");
+    let script = crate_dir().join("tests/python/check_unload.py");
     let output = Command::new(python())
         .arg(script)
         .args(["--hosts", hosts, "--keyspace", keyspace, "--table", table, "--format", format])
@@ -273,7 +282,7 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 /// with PyIceberg): the table read by the Python driver against the Iceberg table read by
 /// PyIceberg, plus the schema mapping. `catalog` is e.g. `["--warehouse", dir]`.
 pub fn check_iceberg(hosts: &str, keyspace: &str, table: &str, catalog: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_unload.py");
+    let script = crate_dir().join("tests/python/check_unload.py");
     let output = Command::new(python())
         .arg(script)
         .args(["--hosts", hosts, "--keyspace", keyspace, "--table", table, "--format", "iceberg"])
