@@ -126,10 +126,7 @@ impl ConnectionConfig {
         if let Some(tls) = &self.tls {
             builder = builder.tls_context(Some(tls.client_config()?));
         }
-        builder
-            .build()
-            .await
-            .map_err(|err| session_error(&contact_points.join(", "), self.tls.is_some(), err))
+        builder.build().await.map_err(|err| session_error(&contact_points.join(", "), self.tls.as_ref(), err))
     }
 }
 
@@ -238,7 +235,7 @@ impl rustls::client::danger::ServerCertVerifier for AnyAddress {
     }
 }
 
-fn session_error(hosts: &str, tls: bool, err: NewSessionError) -> Error {
+fn session_error(hosts: &str, tls: Option<&TlsConfig>, err: NewSessionError) -> Error {
     let last_connection_error = match &err {
         NewSessionError::MetadataError(scylla::errors::MetadataError::ConnectionPoolError(
             ConnectionPoolError::Broken { last_connection_error },
@@ -260,8 +257,13 @@ fn session_error(hosts: &str, tls: bool, err: NewSessionError) -> Error {
             None => one_line(other),
         },
     };
+    let closed = detail.contains("eof") || detail.contains("reset") || detail.contains("broken");
     let hint = if detail.contains("CertificateRequired") {
         "the nodes require a client certificate: give --tls-cert and --tls-key"
+    } else if closed && tls.is_some_and(|tls| tls.client.is_none()) {
+        // With TLS 1.3 the client may finish its handshake before the node's alert arrives,
+        // and then only sees the node close the connection.
+        "the node closed the connection after the TLS handshake: if the nodes require a client certificate, give --tls-cert and --tls-key"
     } else if detail.contains("UnknownIssuer") {
         "the node's certificate is not signed by a CA in --tls-ca: give the CA that signed the nodes' certificates"
     } else if detail.contains("NotValidForName") {
@@ -269,9 +271,9 @@ fn session_error(hosts: &str, tls: bool, err: NewSessionError) -> Error {
     } else if detail.contains("certificate") || detail.contains("alert") {
         // The handshake failed: the node's certificate, or ours.
         "check --tls-ca (the CA that signed the nodes' certificates), --tls-cert/--tls-key if the nodes require a client certificate, and that the certificates name the nodes' addresses"
-    } else if !tls && (detail.contains("eof") || detail.contains("reset") || detail.contains("broken")) {
+    } else if tls.is_none() && closed {
         "check --host, --port, that Cassandra is running, and whether its port requires TLS (--tls)"
-    } else if tls && (detail.contains("InvalidContentType") || detail.contains("corrupt message")) {
+    } else if tls.is_some() && (detail.contains("InvalidContentType") || detail.contains("corrupt message")) {
         "the node answered without TLS: drop --tls, or check --port"
     } else {
         "check --host, --port and that Cassandra is running"
@@ -302,7 +304,8 @@ pub fn one_line(err: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    text
+    // Some driver messages span lines; an error is one line.
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Turns a failed request into an [`Error`], deciding whether sending it again (to the same
@@ -335,4 +338,25 @@ pub fn request_error(err: ExecutionError) -> Error {
     };
     let error = Error::new(kind, one_line(&err));
     if retryable { error.retryable() } else { error }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("request failed: {0}")]
+    struct Outer(#[source] std::io::Error);
+
+    /// What: a driver message that spans lines, with a cause, becomes one line that keeps
+    /// every word. Why: errors are one line (scripts grep them, logs keep them whole); the
+    /// driver's "connection broken" message has embedded newlines.
+    #[test]
+    fn errors_are_one_line() {
+        let cause = std::io::Error::other(
+            "Connection broken.\n        It implies that the other half\n was dropped.",
+        );
+        let text = one_line(&Outer(cause));
+        assert_eq!(text, "request failed: Connection broken. It implies that the other half was dropped.");
+    }
 }
