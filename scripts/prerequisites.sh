@@ -4,7 +4,9 @@
 set -euo pipefail
 
 missing_debian=()
-command -v java >/dev/null 2>&1 || missing_debian+=(openjdk-17-jre-headless)
+# A JDK, not a JRE: the harness runs single-file Java programs (harness/ExportKey.java) and the
+# benchmark compiles its data generator (bench/BenchData.java), both need the compiler.
+command -v javac >/dev/null 2>&1 || missing_debian+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || missing_debian+=(maven)
 command -v python3 >/dev/null 2>&1 || missing_debian+=(python3)
 command -v cc >/dev/null 2>&1 || missing_debian+=(gcc)
@@ -23,7 +25,7 @@ if ((${#missing_debian[@]})); then
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "prerequisites: Rust (cargo, 1.88 or newer) is required: https://rustup.rs" >&2
+  echo "prerequisites: Rust (cargo, 1.94 or newer, the workspace rust-version) is required: https://rustup.rs" >&2
   exit 1
 fi
 java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
