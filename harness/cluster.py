@@ -43,6 +43,12 @@ CLUSTER_DIR = Path(os.environ.get("CQLBULK_CLUSTER_DIR", CACHE_DIR / "cluster"))
 CQL_PORT = 9042
 STORAGE_PORT = 7000
 JMX_BASE_PORT = 7199
+# A node that is still running is waited for this long: on a busy 2-core host a JVM has
+# been seen to pause 77 s while starting (CI on a fresh machine), so 120 s was too short.
+# A node that exits fails at once, whatever the timeout.
+START_TIMEOUT = 600
+# A long wait says so every this many seconds, so a slow host shows in the output.
+SLOW_NOTE_SECONDS = 30
 
 # The module flags of Cassandra 5.0's conf/jvm17-server.options (Java 17): without them the
 # daemon fails on reflective access to JDK internals.
@@ -376,7 +382,15 @@ def launch_node(index: int, shape: dict, timeout: float) -> int:
             cwd=node_dir(index),
         )
     started = time.monotonic()
+    next_note = started + SLOW_NOTE_SECONDS
     while time.monotonic() - started < timeout:
+        if time.monotonic() > next_note:
+            next_note += SLOW_NOTE_SECONDS
+            log(
+                f"node{index} ({address}) still starting after {time.monotonic() - started:.0f}s "
+                f"(a busy host pauses the JVM; waiting up to {timeout:.0f}s); last log line: "
+                f"{tail(logs / 'system.log', 1).strip()[:200]}"
+            )
         if proc.poll() is not None:
             raise HarnessError(
                 f"node{index} ({address}) exited with code {proc.returncode} while starting; "
@@ -397,7 +411,9 @@ def launch_node(index: int, shape: dict, timeout: float) -> int:
 def wait_all_up(state: dict, timeout: float, up_to: int | None = None) -> None:
     """Waits until each started node among the first `up_to` logs the others as UP."""
     nodes = up_to or state["shape"]["nodes"]
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
+    next_note = started + SLOW_NOTE_SECONDS
     while True:
         waiting = [
             i for i in range(1, nodes + 1)
@@ -410,6 +426,13 @@ def wait_all_up(state: dict, timeout: float, up_to: int | None = None) -> None:
                 "nodes "
                 + ", ".join(f"node{i}" for i in waiting)
                 + f" do not see all peers as UP after {timeout:.0f}s; see their system.log in {CLUSTER_DIR}"
+            )
+        if time.monotonic() > next_note:
+            next_note += SLOW_NOTE_SECONDS
+            log(
+                f"waiting {time.monotonic() - started:.0f}s for "
+                + ", ".join(f"node{i}" for i in waiting)
+                + f" to see every peer UP (up to {timeout:.0f}s)"
             )
         time.sleep(0.5)
 
@@ -549,10 +572,12 @@ def main() -> int:
     start.add_argument("--heap", default="1G", help="JVM heap per node (keep it <= 1G here)")
     start.add_argument("--auth", action="store_true", help="PasswordAuthenticator (cassandra/cassandra)")
     start.add_argument("--tls", action="store_true", help="TLS-only client port, client certificates required (see tls-dir)")
-    start.add_argument("--timeout", type=float, default=120, help="seconds per node to serve CQL")
+    start.add_argument(
+        "--timeout", type=float, default=START_TIMEOUT, help="seconds per node to serve CQL"
+    )
     start_node = sub.add_parser("start-node", help="restart one node of the running cluster")
     start_node.add_argument("index", type=int)
-    start_node.add_argument("--timeout", type=float, default=120)
+    start_node.add_argument("--timeout", type=float, default=START_TIMEOUT)
     stop = sub.add_parser("stop", help="stop the cluster, or one node of it")
     stop.add_argument("--node", type=int)
     stop.add_argument("--kill", action="store_true", help="SIGKILL instead of a clean shutdown")

@@ -1,6 +1,6 @@
-//! What cqlbulk needs of cluster metadata: the ring with each node's location, the
-//! keyspace's replication, and the table's partition key, read from the driver's view and
-//! handed to the pure ring module.
+//! What cqlbulk needs of cluster metadata: the ring with each node's location (the
+//! driver's view), the keyspace's replication and the table's columns (`schema`), handed
+//! to the pure ring module.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use cqlbulk_ring::{NodeId, NodeInfo, ReplicatedRange, Replication, Topology};
 use scylla::client::session::Session;
-use scylla::cluster::metadata::{ColumnKind, Strategy, Table};
 use scylla::cluster::{ClusterState, Node};
 use scylla::frame::response::result::{ColumnType, NativeType};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::schema::{ColumnKind, SchemaColumn, TableSchema};
 
 /// `keyspace.table` with the names as stored in the schema (case-sensitive).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,14 +81,13 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
-    /// Reads the driver's current metadata for `name`.
-    pub fn read(session: &Session, name: &TableName) -> Result<ClusterView> {
+    /// Reads the ring from the driver and `name`'s schema from `system_schema`.
+    pub async fn read(session: &Session, name: &TableName) -> Result<ClusterView> {
+        let (replication, schema) = crate::schema::read_table(session, name).await?;
+        let table = table_info(name, &schema)?;
         let state = session.get_cluster_state();
-        let table = table_info(&state, name)?;
-        let keyspace = state.get_keyspace(&name.keyspace).expect("checked by table_info");
-        let replication = replication(&keyspace.strategy).map_err(|e| e.context(&name.keyspace))?;
         let (topology, nodes) = topology(&state)?;
-        let (columns, regular_columns) = columns(&keyspace.tables[&name.table]);
+        let (columns, regular_columns) = columns(&schema);
         Ok(ClusterView {
             cluster_name: state.cluster_name().to_string(),
             table,
@@ -112,83 +111,41 @@ impl ClusterView {
     }
 }
 
-fn table_info(state: &ClusterState, name: &TableName) -> Result<TableInfo> {
-    let Some(keyspace) = state.get_keyspace(&name.keyspace) else {
-        let known: Vec<&str> = state.keyspaces_iter().map(|(k, _)| k).collect();
-        return Err(not_found("keyspace", &name.keyspace, &name.keyspace, &known));
-    };
-    let Some(table) = keyspace.tables.get(&name.table) else {
-        if keyspace.views.contains_key(&name.table) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("{name} is a materialized view; give its base table instead"),
-            ));
-        }
-        let known: Vec<&str> = keyspace.tables.keys().map(String::as_str).collect();
-        return Err(not_found("table", &name.table, &name.to_string(), &known));
-    };
-    if table.partition_key.is_empty() {
+fn table_info(name: &TableName, schema: &TableSchema) -> Result<TableInfo> {
+    if schema.partition_key.is_empty() {
         return Err(Error::new(
             ErrorKind::Metadata,
             format!("{name}: the schema lists no partition key column, so it cannot be read by token range"),
         ));
     }
     let static_columns =
-        table.columns.iter().filter(|(_, c)| c.kind == ColumnKind::Static).map(|(n, _)| n.clone()).collect();
+        schema.columns.iter().filter(|c| c.kind == ColumnKind::Static).map(|c| c.name.clone()).collect();
     Ok(TableInfo {
         name: name.clone(),
-        partition_key: table.partition_key.clone(),
-        clustering_key: table.clustering_key.clone(),
+        partition_key: schema.partition_key.clone(),
+        clustering_key: schema.clustering_key.clone(),
         static_columns,
     })
 }
 
-fn columns(table: &Table) -> (Vec<ColumnDef>, Vec<String>) {
-    let mut rest: Vec<(&String, &scylla::cluster::metadata::Column)> = table
+fn columns(schema: &TableSchema) -> (Vec<ColumnDef>, Vec<String>) {
+    let by_name: HashMap<&str, &SchemaColumn> = schema.columns.iter().map(|c| (c.name.as_str(), c)).collect();
+    let mut rest: Vec<&SchemaColumn> = schema
         .columns
         .iter()
-        .filter(|(name, _)| !table.partition_key.contains(name) && !table.clustering_key.contains(name))
+        .filter(|c| matches!(c.kind, ColumnKind::Static | ColumnKind::Regular))
         .collect();
     // As `SELECT *` orders them: static columns, then regular ones, each by name.
-    rest.sort_by_key(|(name, column)| (column.kind != ColumnKind::Static, *name));
-    let keys =
-        table.partition_key.iter().chain(&table.clustering_key).map(|name| (name, &table.columns[name]));
+    rest.sort_by_key(|c| (c.kind != ColumnKind::Static, &c.name));
+    let keys = schema.partition_key.iter().chain(&schema.clustering_key).map(|name| by_name[name.as_str()]);
     let columns: Vec<ColumnDef> =
-        keys.chain(rest.iter().copied()).map(|(name, c)| (name.clone(), c.typ.clone())).collect();
+        keys.chain(rest.iter().copied()).map(|c| (c.name.clone(), c.typ.clone())).collect();
     let regular = rest
         .iter()
-        .filter(|(_, c)| !matches!(c.typ, ColumnType::Native(NativeType::Counter)))
-        .map(|(name, _)| (*name).clone())
+        .filter(|c| !matches!(c.typ, ColumnType::Native(NativeType::Counter)))
+        .map(|c| c.name.clone())
         .collect();
     (columns, regular)
-}
-
-fn not_found(what: &str, wanted: &str, full_name: &str, known: &[&str]) -> Error {
-    let hint = match known.iter().find(|k| k.eq_ignore_ascii_case(wanted)) {
-        // Names are case-sensitive; the unquoted CQL habit lower-cases them.
-        Some(close) => format!("; names are case-sensitive, did you mean '{close}'?"),
-        None => String::new(),
-    };
-    Error::new(ErrorKind::NotFound, format!("{what} {full_name} does not exist{hint}"))
-}
-
-fn replication(strategy: &Strategy) -> Result<Replication> {
-    Ok(match strategy {
-        Strategy::SimpleStrategy { replication_factor } => {
-            Replication::Simple { factor: *replication_factor }
-        }
-        Strategy::NetworkTopologyStrategy { datacenter_repfactors } => Replication::NetworkTopology {
-            factors: datacenter_repfactors.iter().map(|(dc, f)| (dc.clone(), *f)).collect(),
-        },
-        Strategy::LocalStrategy => Replication::Local,
-        Strategy::Other { name, .. } if name.ends_with("EverywhereStrategy") => Replication::Local,
-        other => {
-            return Err(Error::new(
-                ErrorKind::Metadata,
-                format!("unsupported replication strategy {other:?}"),
-            ));
-        }
-    })
 }
 
 fn topology(state: &ClusterState) -> Result<(Topology, Vec<Arc<Node>>)> {

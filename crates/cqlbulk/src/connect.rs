@@ -104,8 +104,9 @@ impl ConnectionConfig {
             .collect()
     }
 
-    /// Opens a session and reads the cluster's metadata.
-    pub async fn connect(&self) -> Result<Session> {
+    /// Opens a session to work on `keyspace`: the driver reads the ring and that keyspace's
+    /// replication (for routing), not the schema, which `schema` reads for the one keyspace.
+    pub async fn connect(&self, keyspace: &str) -> Result<Session> {
         let contact_points = self.contact_points();
         let mut policy = DefaultPolicy::builder().token_aware(true);
         if let Some(dc) = &self.datacenter {
@@ -119,6 +120,8 @@ impl ConnectionConfig {
         let mut builder = SessionBuilder::new()
             .known_nodes(&contact_points)
             .connection_timeout(self.connect_timeout)
+            .fetch_full_schema_metadata(false)
+            .keyspaces_to_fetch([keyspace])
             .default_execution_profile_handle(profile.into_handle());
         if let Some(user) = &self.username {
             builder = builder.user(user.clone(), self.password.clone().unwrap_or_default());

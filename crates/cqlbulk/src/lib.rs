@@ -17,6 +17,7 @@ pub mod operation;
 pub mod parse;
 pub mod progress;
 pub mod scan;
+pub mod schema;
 pub mod sink;
 pub mod text;
 pub mod types;

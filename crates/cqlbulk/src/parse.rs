@@ -8,11 +8,11 @@
 //! varint into a float, so nested JSON is walked as raw text).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use indexmap::IndexMap;
 use num_bigint::BigInt;
 use scylla::frame::response::result::{CollectionType, ColumnType, NativeType};
 use serde_json::value::RawValue;
@@ -41,7 +41,10 @@ enum Json<'a> {
     Number(&'a str),
     String(Cow<'a, str>),
     Array(Vec<&'a RawValue>),
-    Object(BTreeMap<Cow<'a, str>, &'a RawValue>),
+    /// Entries in the order the text gives them: a map's order is part of its bytes, and
+    /// where Cassandra does not sort it again (a map nested in a tuple or a UDT) it is part
+    /// of the value, of a key even. A sorted map would order `"10"` before `"9"`.
+    Object(IndexMap<Cow<'a, str>, &'a RawValue>),
 }
 
 fn json(raw: &RawValue) -> ParseResult<Json<'_>> {
@@ -284,9 +287,14 @@ pub fn encode_scalar(native: &NativeType, text: &str, out: &mut Vec<u8>) -> Pars
         }
         NativeType::Blob => {
             let text = text.trim();
-            let bytes = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-                Some(hex) => decode_hex(hex).ok_or_else(|| format!("'{}' is not valid hex", clip(text)))?,
-                None => BASE64.decode(text).map_err(|_| format!("'{}' is not valid base64", clip(text)))?,
+            // `0x` starts hex, as in CQL; base64 that happens to start with `0x` and is not
+            // hex (DSBulk writes such blobs, `0xA=`) is read as base64.
+            let hex = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")).and_then(decode_hex);
+            let bytes = match hex {
+                Some(bytes) => bytes,
+                None => BASE64
+                    .decode(text)
+                    .map_err(|_| format!("'{}' is neither base64 nor 0x-prefixed hex", clip(text)))?,
             };
             out.extend_from_slice(&bytes);
         }

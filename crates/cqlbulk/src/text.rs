@@ -248,7 +248,7 @@ impl ColumnText {
                     let _ = write!(out, "{value:?}");
                 }
             }
-            Kind::Blob => BASE64.encode_string(a.as_binary::<i32>().value(row), out),
+            Kind::Blob => write_blob(a.as_binary::<i32>().value(row), out),
             Kind::Uuid => {
                 let bytes: [u8; 16] = a.as_fixed_size_binary().value(row).try_into().expect("16 bytes");
                 let _ = write!(out, "{}", uuid::Uuid::from_bytes(bytes).hyphenated());
@@ -264,6 +264,20 @@ impl ColumnText {
                 write_duration(months, days, nanos, out);
             }
             Kind::List(_) | Kind::Map(..) | Kind::Struct { .. } => self.write_json(row, out),
+        }
+    }
+}
+
+/// A blob as base64, as DSBulk writes it; where the base64 would start with `0x`, which
+/// cqlbulk and DSBulk read as hex (one blob in 4096), as `0x` hex instead.
+pub fn write_blob(bytes: &[u8], out: &mut String) {
+    let start = out.len();
+    BASE64.encode_string(bytes, out);
+    if out[start..].starts_with("0x") {
+        out.truncate(start);
+        out.push_str("0x");
+        for byte in bytes {
+            let _ = write!(out, "{byte:02x}");
         }
     }
 }

@@ -32,7 +32,8 @@ pub fn cql_type_name(typ: &ColumnType) -> String {
         }
         ColumnType::Vector { typ, dimensions } => format!("vector<{}, {dimensions}>", cql_type_name(typ)),
         ColumnType::UserDefinedType { frozen, definition } => {
-            let name = format!("{}.{}", definition.keyspace, definition.name);
+            let name =
+                format!("{}.{}", cql_identifier(&definition.keyspace), cql_identifier(&definition.name));
             if *frozen { format!("frozen<{name}>") } else { name }
         }
         ColumnType::Tuple(types) => {
@@ -41,6 +42,14 @@ pub fn cql_type_name(typ: &ColumnType) -> String {
         }
         other => format!("{other:?}"),
     }
+}
+
+/// `name` as CQL writes it: bare when it reads back as itself (lower case letters, digits,
+/// `_`), quoted otherwise.
+pub fn cql_identifier(name: &str) -> String {
+    let bare = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if bare { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
 }
 
 fn native_name(native: &NativeType) -> &'static str {

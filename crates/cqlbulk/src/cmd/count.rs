@@ -62,8 +62,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         Method::Fetch => CountMethod::Fetch,
     };
 
-    let session = connection.connect().await?;
-    let view = ClusterView::read(&session, &table)?;
+    let session = connection.connect(&table.keyspace).await?;
+    let view = ClusterView::read(&session, &table).await?;
     let plan = ScanPlan::new(&view, &scan_config)?;
     let progress = Arc::new(Progress::new(plan.splits.len()));
     let reporter = Reporter::start("count", progress.clone(), args.scan.progress());

@@ -150,7 +150,8 @@ pub struct SourceArgs {
     #[arg(long, default_value_t = '"', value_name = "CHAR")]
     quote: char,
 
-    /// CSV: escape character inside quotes, besides a doubled quote (default \, as DSBulk).
+    /// CSV: escapes a quote or itself inside quotes, besides a doubled quote (default \, as
+    /// DSBulk and unload write); the quote character reads RFC 4180 files, backslashes as text.
     #[arg(long, default_value_t = '\\', value_name = "CHAR")]
     escape: char,
 
@@ -412,8 +413,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let table = args.connection.table_name();
     let (source, format, mapping) = args.source.resolve(&table)?;
     let connection = args.connection.connection_config(Consistency::LocalQuorum)?;
-    let session = Arc::new(connection.connect().await?);
-    let view = ClusterView::read(&session, &table)?;
+    let session = Arc::new(connection.connect(&table.keyspace).await?);
+    let view = ClusterView::read(&session, &table).await?;
 
     let projection = SourceArgs::projection(&source, mapping.as_ref());
     let opened = OpenedSource::open(&source, projection.as_deref()).await?;

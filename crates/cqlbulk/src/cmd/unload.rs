@@ -127,9 +127,10 @@ pub struct Args {
     #[arg(long, default_value_t = '"', value_name = "CHAR")]
     quote: char,
 
-    /// CSV: escapes a quote inside a quoted field (default: the quote itself, RFC 4180).
-    #[arg(long, value_name = "CHAR")]
-    escape: Option<char>,
+    /// CSV: escapes a quote or itself inside a quoted field (default \, as DSBulk; give the
+    /// quote character for RFC 4180 doubled quotes).
+    #[arg(long, default_value_t = '\\', value_name = "CHAR")]
+    escape: char,
 
     /// CSV: text written for null (default: nothing; the empty string is written as "").
     #[arg(long, default_value = "", value_name = "TEXT")]
@@ -264,7 +265,7 @@ impl Args {
                         header: self.header,
                         delimiter: self.delimiter,
                         quote: self.quote,
-                        escape: self.escape.unwrap_or(self.quote),
+                        escape: self.escape,
                         null: self.null_string.clone(),
                     }),
                     FormatArg::Json => {
@@ -303,8 +304,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         query: args.query.clone(),
     };
 
-    let session = connection.connect().await?;
-    let view = ClusterView::read(&session, &table)?;
+    let session = connection.connect(&table.keyspace).await?;
+    let view = ClusterView::read(&session, &table).await?;
     let cql = unload::select_cql(&view, &selection)?;
     let (statement, columns) = unload::prepare(&session, &view, &cql, connection.page_size).await?;
     let schema = Arc::new(cqlbulk::types::arrow_schema(columns.iter().map(|(n, t)| (n.as_str(), t))));

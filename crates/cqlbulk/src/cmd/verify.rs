@@ -44,8 +44,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let table = args.connection.table_name();
     let (source, _format, mapping) = args.source.resolve(&table)?;
     let connection = args.connection.connection_config(Consistency::LocalOne)?;
-    let session = connection.connect().await?;
-    let view = ClusterView::read(&session, &table)?;
+    let session = connection.connect(&table.keyspace).await?;
+    let view = ClusterView::read(&session, &table).await?;
     let projection = SourceArgs::projection(&source, mapping.as_ref());
     let opened = OpenedSource::open(&source, projection.as_deref()).await?;
     let columns = load::plan_columns(

@@ -26,7 +26,9 @@ pub struct CsvOptions {
     pub header: bool,
     pub delimiter: char,
     pub quote: char,
-    /// Escapes a quote inside a quoted field; the quote itself (doubling, RFC 4180) by default.
+    /// Escapes a quote, and itself, inside a quoted field: a backslash by default (`\"`,
+    /// `\\`), the dialect DSBulk writes and reads by default; the quote itself gives RFC 4180
+    /// doubled quotes.
     pub escape: char,
     /// Text written for null. The default, nothing, tells null from the empty string,
     /// which is written quoted (`""`).
@@ -35,7 +37,7 @@ pub struct CsvOptions {
 
 impl Default for CsvOptions {
     fn default() -> Self {
-        CsvOptions { header: true, delimiter: ',', quote: '"', escape: '"', null: String::new() }
+        CsvOptions { header: true, delimiter: ',', quote: '"', escape: '\\', null: String::new() }
     }
 }
 

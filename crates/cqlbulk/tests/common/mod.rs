@@ -84,7 +84,11 @@ pub async fn shared_session(hosts: &str) -> Arc<Session> {
 }
 
 pub async fn connect_as(hosts: &str, credentials: Option<(&str, &str)>) -> Session {
-    let mut builder = SessionBuilder::new().known_nodes(hosts.split(',').map(|h| format!("{h}:9042")));
+    // Keyspace replication only, as cqlbulk reads it: the driver's full schema read fails
+    // on a quoted user type name in any keyspace (see src/schema.rs).
+    let mut builder = SessionBuilder::new()
+        .known_nodes(hosts.split(',').map(|h| format!("{h}:9042")))
+        .fetch_full_schema_metadata(false);
     if let Some((user, password)) = credentials {
         builder = builder.user(user, password);
     }
@@ -143,19 +147,59 @@ impl Drop for TestKeyspace {
     }
 }
 
-/// Inserts every row of `rows` with `statement`, many at a time.
-pub async fn insert_all<R: SerializeRow + Send + 'static>(
+/// Inserts every row of `rows` with `statement`, many at a time. An insert is idempotent,
+/// so one that timed out or found too few replicas is sent again after a pause, as
+/// cqlbulk's own writer does: on a busy 2-core host a LOCAL_QUORUM write to 3 nodes can
+/// time out without anything being wrong.
+pub async fn insert_all<R: SerializeRow + Send + Sync + 'static>(
     session: &Session,
     statement: &PreparedStatement,
     rows: impl IntoIterator<Item = R>,
 ) {
     futures::stream::iter(rows)
-        .map(|row| async move { session.execute_unpaged(statement, row).await })
+        .map(|row| async move { execute_with_retries(session, statement, &row).await })
         .buffer_unordered(128)
         .for_each(|result| async move {
             result.expect("insert");
         })
         .await;
+}
+
+/// Runs an idempotent statement, retrying timeouts and unavailable replicas up to 8 times
+/// with a pause that doubles from 100 ms (and says so on stderr, so a slow host shows).
+pub async fn execute_with_retries(
+    session: &Session,
+    statement: &PreparedStatement,
+    row: &(impl SerializeRow + Sync),
+) -> Result<(), scylla::errors::ExecutionError> {
+    use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+    let mut pause = Duration::from_millis(100);
+    for attempt in 1.. {
+        match session.execute_unpaged(statement, row).await {
+            Ok(_) => return Ok(()),
+            Err(err) if attempt < 8 => {
+                let transient = match &err {
+                    ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => matches!(
+                        db,
+                        DbError::WriteTimeout { .. }
+                            | DbError::ReadTimeout { .. }
+                            | DbError::Unavailable { .. }
+                            | DbError::Overloaded
+                    ),
+                    ExecutionError::RequestTimeout(_) | ExecutionError::ConnectionPoolError(_) => true,
+                    _ => false,
+                };
+                if !transient {
+                    return Err(err);
+                }
+                eprintln!("test insert: attempt {attempt} failed ({err}); retrying in {pause:?}");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 /// Runs the `cqlbulk` binary with `args`.

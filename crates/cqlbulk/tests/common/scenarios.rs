@@ -83,7 +83,7 @@ impl scylla::policies::host_filter::HostFilter for OnlyHost {
 /// only as exact as this plan; a wrong owner turns reads remote, a missing token loses rows.
 pub async fn ring_matches_node_view(hosts: &str, ks: &TestKeyspace, table: &str, expected_tokens: usize) {
     let session = &ks.session;
-    let view = ClusterView::read(session, &TableName::new(&ks.name, table)).unwrap();
+    let view = ClusterView::read(session, &TableName::new(&ks.name, table)).await.unwrap();
     let from_nodes = ring_from_system_tables(hosts).await;
     assert_eq!(from_nodes.len(), expected_tokens, "nodes report {} tokens", from_nodes.len());
     let engine_ring: BTreeMap<i64, IpAddr> =
