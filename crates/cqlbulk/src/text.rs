@@ -242,10 +242,10 @@ impl ColumnText {
                 } else if value.is_infinite() {
                     out.push_str(if value > 0.0 { "Infinity" } else { "-Infinity" });
                 } else if let DataType::Float32 = a.data_type() {
-                    // Shortest text that reads back as the same f32 (not the f64 widening).
-                    let _ = write!(out, "{:?}", a.as_primitive::<Float32Type>().value(row));
+                    // The f32's own text, not that of its f64 widening.
+                    write_float(a.as_primitive::<Float32Type>().value(row), out);
                 } else {
-                    let _ = write!(out, "{value:?}");
+                    write_float(value, out);
                 }
             }
             Kind::Blob => write_blob(a.as_binary::<i32>().value(row), out),
@@ -264,6 +264,24 @@ impl ColumnText {
                 write_duration(months, days, nanos, out);
             }
             Kind::List(_) | Kind::Map(..) | Kind::Struct { .. } => self.write_json(row, out),
+        }
+    }
+}
+
+/// The shortest text that reads back as the same float; where that has one significant
+/// digit and the value lies far from it (only the smallest subnormals: `5e-324` for
+/// 4.94…e-324), the closest two-digit text, as Java writes it (`4.9E-324`). DSBulk refuses
+/// a number whose text is not Java's reading of the float ("Cannot convert 5E-324").
+pub fn write_float<T: std::fmt::Debug + std::fmt::LowerExp>(value: T, out: &mut String) {
+    let start = out.len();
+    let _ = write!(out, "{value:?}");
+    let mantissa = out[start..].split(['e', 'E']).next().unwrap_or("");
+    let digits = mantissa.trim_start_matches(['-', '0', '.']).trim_end_matches(['0', '.']);
+    if digits.len() == 1 {
+        let two_digits = format!("{value:.1e}");
+        if !two_digits.contains(".0e") {
+            out.truncate(start);
+            out.push_str(&two_digits);
         }
     }
 }
@@ -379,6 +397,24 @@ mod tests {
         let mut out = String::new();
         f(&mut out);
         out
+    }
+
+    /// What: floats print as the shortest text that reads back, and the smallest subnormals
+    /// as Java prints them; why: DSBulk refuses `5e-324`, and a lossy text loses data.
+    #[test]
+    fn floats_read_back_and_suit_java() {
+        for (value, text) in
+            [(5e-324, "4.9e-324"), (1e-323, "9.9e-324"), (100.0, "100.0"), (0.1, "0.1"), (-2.5, "-2.5")]
+        {
+            let mut out = String::new();
+            write_float(value, &mut out);
+            assert_eq!(out, text);
+            assert_eq!(out.parse::<f64>().unwrap().to_bits(), f64::to_bits(value), "{text}");
+        }
+        let mut out = String::new();
+        write_float(f32::from_bits(1), &mut out);
+        assert_eq!(out, "1.4e-45");
+        assert_eq!(out.parse::<f32>().unwrap().to_bits(), 1);
     }
 
     /// What: dates and timestamps at and beyond the usual year range; why: CQL dates span

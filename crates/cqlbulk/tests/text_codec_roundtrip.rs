@@ -388,6 +388,28 @@ fn csv_roundtrip(
     Ok(())
 }
 
+/// What: single-column rows whose text is only white space, a byte order mark, or looks
+/// like null, in every dialect; why: such a line must not read as a blank line (skipped),
+/// a BOM at the start of a file (dropped) or null.
+#[test]
+fn lone_awkward_text_values_are_records() {
+    let columns = vec![("v".to_string(), ColumnType::Native(NativeType::Text))];
+    let rows: Vec<Vec<Option<Vec<u8>>>> =
+        ["\t", " ", "\r", "\u{feff}", "\u{feff}x", "\\N", "", "\u{a0}", "\u{2028}"]
+            .iter()
+            .map(|t| vec![Some(t.as_bytes().to_vec())])
+            .collect();
+    csv_roundtrip(CsvOptions::default(), CsvReadOptions::default(), &columns, &rows).unwrap();
+    let no_header = CsvOptions { header: false, ..CsvOptions::default() };
+    let file = unload(&Format::Csv(no_header), &columns, &rows);
+    let mut reader =
+        CsvReader::new(file.as_slice(), CsvReadOptions { header: false, ..CsvReadOptions::default() });
+    for row in &rows {
+        let record = reader.next_record().expect("a record per row").unwrap();
+        assert_eq!(to_wire(&columns, &record.fields).unwrap(), *row);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, max_shrink_iters: 2000, ..ProptestConfig::default() })]
 

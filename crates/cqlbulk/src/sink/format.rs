@@ -151,10 +151,14 @@ impl<W: Write + Send> CsvWriter<W> {
         // Quote what would otherwise read back differently: separators, quotes, line
         // breaks, the empty string (null is written bare), and the null text itself.
         let special = |c: char| c == *delimiter || c == *quote || c == *escape || c == '\n' || c == '\r';
+        // Also quoted: surrounding white space (kept by readers that trim, and a line of
+        // only white space would read as a blank line), a leading byte order mark (dropped
+        // at the start of a file).
         let needs_quotes = text.is_empty()
             || text == null
-            || text.starts_with(' ')
-            || text.ends_with(' ')
+            || text.starts_with(char::is_whitespace)
+            || text.ends_with(char::is_whitespace)
+            || text.starts_with('\u{feff}')
             || if delimiter.is_ascii() && quote.is_ascii() && escape.is_ascii() {
                 // Byte scan: no char decoding on the hot path.
                 let (d, q, e) = (*delimiter as u8, *quote as u8, *escape as u8);
