@@ -113,22 +113,28 @@ impl TestKeyspace {
     /// Creates `cqlbulk_<test>` with the given replication map, e.g.
     /// `{'class': 'SimpleStrategy', 'replication_factor': 1}`.
     pub async fn create(session: Arc<Session>, test: &str, replication: &str) -> TestKeyspace {
-        let name = format!("cqlbulk_{test}");
-        session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {name}"), ()).await.unwrap();
-        session
-            .query_unpaged(format!("CREATE KEYSPACE {name} WITH replication = {replication}"), ())
-            .await
-            .unwrap();
-        TestKeyspace { name, session }
+        TestKeyspace::create_named(session, &format!("cqlbulk_{test}"), replication).await
     }
 
+    /// Creates the keyspace `name`, exactly as written (case and all: it is quoted).
+    pub async fn create_named(session: Arc<Session>, name: &str, replication: &str) -> TestKeyspace {
+        let quoted = quote(name);
+        session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {quoted}"), ()).await.unwrap();
+        session
+            .query_unpaged(format!("CREATE KEYSPACE {quoted} WITH replication = {replication}"), ())
+            .await
+            .unwrap();
+        TestKeyspace { name: name.to_string(), session }
+    }
+
+    /// Runs `cql` with `{ks}` standing for the keyspace's (quoted) name.
     pub async fn execute(&self, cql: &str) {
-        let cql = cql.replace("{ks}", &self.name);
+        let cql = cql.replace("{ks}", &quote(&self.name));
         self.session.query_unpaged(cql.as_str(), ()).await.unwrap_or_else(|e| panic!("{cql}: {e}"));
     }
 
     pub async fn prepare(&self, cql: &str) -> PreparedStatement {
-        let cql = cql.replace("{ks}", &self.name);
+        let cql = cql.replace("{ks}", &quote(&self.name));
         self.session.prepare(cql.as_str()).await.unwrap_or_else(|e| panic!("{cql}: {e}"))
     }
 }
@@ -136,7 +142,7 @@ impl TestKeyspace {
 impl Drop for TestKeyspace {
     fn drop(&mut self) {
         let session = self.session.clone();
-        let cql = format!("DROP KEYSPACE IF EXISTS {}", self.name);
+        let cql = format!("DROP KEYSPACE IF EXISTS {}", quote(&self.name));
         // Async work in Drop: the tests run on a multi-threaded runtime, so this thread may
         // block while the driver's tasks go on elsewhere.
         tokio::task::block_in_place(|| {
@@ -145,6 +151,11 @@ impl Drop for TestKeyspace {
             })
         });
     }
+}
+
+/// `name` as a quoted CQL identifier.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Inserts every row of `rows` with `statement`, many at a time. An insert is idempotent,
