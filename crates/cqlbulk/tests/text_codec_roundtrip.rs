@@ -291,7 +291,11 @@ fn native_value(native: &NativeType) -> BoxedStrategy<Vec<u8>> {
 
 /// A table's worth: columns with awkward names and types, and rows of values (null where
 /// a column may be null).
-fn table() -> impl Strategy<Value = (Vec<(String, ColumnType<'static>)>, Vec<Vec<Option<Vec<u8>>>>)> {
+/// Named columns and rows of wire values (`None` for null).
+type Columns = Vec<(String, ColumnType<'static>)>;
+type Rows = Vec<Vec<Option<Vec<u8>>>>;
+
+fn table() -> impl Strategy<Value = (Columns, Rows)> {
     let names =
         ["id", "Mixed Case", "select", "with,comma", "with \"quote\"", "ünï 😀", "back\\slash", "tab\there"];
     prop::collection::vec(cql_type(), 1..4)
@@ -336,8 +340,7 @@ fn unload(
     let mut writer = open_writer(format, Compression::None, builder.schema().clone(), file.clone()).unwrap();
     writer.write(&batch).unwrap();
     writer.finish().unwrap();
-    let bytes = file.0.lock().unwrap().clone();
-    bytes
+    file.0.lock().unwrap().clone()
 }
 
 /// Text fields back to wire bytes, as `load` converts them.
