@@ -40,6 +40,28 @@ fn assert_same_rows(ks: &str, a: &str, b: &str) -> usize {
     out.trim().parse().unwrap_or_else(|_| panic!("{a} and {b} differ:\n{out}"))
 }
 
+/// `from` unloaded to `format` under `dir` with default flags, `to` emptied and loaded from
+/// it, then `verify` of `to` against the dataset must pass.
+async fn unload_load_verify(ks: &TestKeyspace, from: &str, to: &str, format: &str, dir: &Path) {
+    let out = dir.join(format);
+    let out_text = out.to_str().unwrap();
+    let target: Vec<&str> = if format == "iceberg" {
+        vec!["--format", "iceberg", "--warehouse", out_text, "--iceberg-table", from]
+    } else {
+        vec!["--format", format, "--url", out_text]
+    };
+    let logs = dir.join("logs");
+    let mut unload = vec!["unload", "-h", hosts(), "-k", &ks.name, "-t", from, "-q"];
+    unload.extend_from_slice(&["--log-dir", logs.to_str().unwrap()]);
+    unload.extend_from_slice(&target);
+    expect_success(&cqlbulk(&unload));
+
+    ks.execute(&format!("TRUNCATE {{ks}}.{}", quote(to))).await;
+    load(&ks.name, to, &logs, &target);
+    let checked = verify(&ks.name, to, &target);
+    assert_eq!(checked.status.code(), Some(0), "{format}: verify: {}{}", stdout(&checked), stderr(&checked));
+}
+
 fn load(ks: &str, table: &str, log_dir: &Path, source: &[&str]) -> String {
     let log_dir = log_dir.to_str().unwrap();
     let mut args = vec!["load", "-h", hosts(), "-k", ks, "-t", table, "--log-dir", log_dir];
@@ -68,28 +90,7 @@ async fn all_types_survive_every_format() {
     let dir = scratch_dir("roundtrip");
     let logs = dir.join("logs");
     for format in ["csv", "json", "parquet", "iceberg"] {
-        let out = dir.join(format);
-        let out_text = out.to_str().unwrap();
-        let target: Vec<&str> = if format == "iceberg" {
-            vec!["--format", "iceberg", "--warehouse", out_text, "--iceberg-table", "all_types"]
-        } else {
-            vec!["--format", format, "--url", out_text]
-        };
-        let mut unload = vec!["unload", "-h", hosts(), "-k", &ks.name, "-t", "all_types", "-q"];
-        unload.extend_from_slice(&["--log-dir", logs.to_str().unwrap()]);
-        unload.extend_from_slice(&target);
-        expect_success(&cqlbulk(&unload));
-
-        ks.execute("TRUNCATE {ks}.copy_types").await;
-        load(&ks.name, "copy_types", &logs, &target);
-        let checked = verify(&ks.name, "copy_types", &target);
-        assert_eq!(
-            checked.status.code(),
-            Some(0),
-            "{format}: verify: {}{}",
-            stdout(&checked),
-            stderr(&checked)
-        );
+        unload_load_verify(&ks, "all_types", "copy_types", format, &dir).await;
         assert_eq!(assert_same_rows(&ks.name, "all_types", "copy_types"), 7, "{format}");
     }
 
@@ -575,30 +576,8 @@ async fn any_schema_survives_every_format_with_default_flags() {
     assert_eq!(count_rows(hosts(), &ks.name, "Mixed_Table", &[]), rows as u64 + 1);
 
     let dir = scratch_dir("any-schema");
-    let logs = dir.join("logs");
     for format in ["csv", "json", "parquet", "iceberg"] {
-        let out = dir.join(format);
-        let out_text = out.to_str().unwrap();
-        let target: Vec<&str> = if format == "iceberg" {
-            vec!["--format", "iceberg", "--warehouse", out_text, "--iceberg-table", "Mixed_Table"]
-        } else {
-            vec!["--format", format, "--url", out_text]
-        };
-        let mut unload = vec!["unload", "-h", hosts(), "-k", &ks.name, "-t", "Mixed_Table", "-q"];
-        unload.extend_from_slice(&["--log-dir", logs.to_str().unwrap()]);
-        unload.extend_from_slice(&target);
-        expect_success(&cqlbulk(&unload));
-
-        ks.execute("TRUNCATE {ks}.\"Mixed_Copy\"").await;
-        load(&ks.name, "Mixed_Copy", &logs, &target);
-        let checked = verify(&ks.name, "Mixed_Copy", &target);
-        assert_eq!(
-            checked.status.code(),
-            Some(0),
-            "{format}: verify: {}{}",
-            stdout(&checked),
-            stderr(&checked)
-        );
+        unload_load_verify(&ks, "Mixed_Table", "Mixed_Copy", format, &dir).await;
         let copy = python_rows(&ks.name, "Mixed_Copy");
         if copy != original {
             let only_original: Vec<_> = original.iter().filter(|r| !copy.contains(r)).collect();
