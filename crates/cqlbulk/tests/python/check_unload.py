@@ -290,7 +290,8 @@ def read_csv(args, types):
     rows = []
     for path in output_files(args.dir, "csv"):
         with open_text(path) as f:
-            reader = csv.reader(f, strict=True)
+            # cqlbulk's default dialect, DSBulk's: `\"` and `\\` inside quotes.
+            reader = csv.reader(f, strict=True, doublequote=False, escapechar="\\")
             header = next(reader)
             # Python's csv module loses the quoted-vs-bare distinction, so nulls (bare empty)
             # and empty strings ("") are told apart from the raw line instead.
@@ -311,11 +312,10 @@ def raw_fields(path):
     while i < len(data):
         c = data[i]
         if in_quotes:
-            if c == '"':
-                if i + 1 < len(data) and data[i + 1] == '"':
-                    i += 1
-                else:
-                    in_quotes = False
+            if c == "\\":
+                i += 1  # the escaped character
+            elif c == '"':
+                in_quotes = False
         elif c == '"' and field_start:
             in_quotes, quoted = True, True
         elif c == ",":
