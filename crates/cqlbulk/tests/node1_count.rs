@@ -129,21 +129,6 @@ async fn bad_input_gives_one_clear_line() {
     assert_eq!(count_rows(hosts(), &ks.name, "MixedCase", &[]), 0);
 }
 
-/// What: bad flag values are refused by the parser with exit 3 (fatal), before any connection.
-/// Why: a typo in `--consistency` must not start a full scan at the wrong level.
-#[test]
-fn bad_flags_are_refused_before_connecting() {
-    for args in [
-        vec!["count", "-k", "k", "-t", "t", "--consistency", "SOMETIMES"],
-        vec!["count", "-k", "k", "-t", "t", "--splits", "0"],
-        vec!["count", "-k", "k", "-t", "t", "--request-timeout", "soon"],
-        vec!["count", "-t", "t"],
-    ] {
-        let out = cqlbulk(&args);
-        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
-    }
-}
-
 /// What: without a terminal, progress comes as plain lines, ending with one at 100% of the
 /// ring, then the summary. Why: runs under cron or CI leave only their log behind.
 #[tokio::test(flavor = "multi_thread")]

@@ -1,0 +1,76 @@
+//! The command line without a server: help, bad flags, exit codes and one-line errors.
+//! Nothing here starts Cassandra; a node that is not there is a port nobody listens on.
+
+mod common;
+
+use common::{cqlbulk, stderr, stdout};
+
+/// What: `--help` of the command and of every subcommand exits 0 and names the flags a
+/// user looks for first. Why: help is how users find the flags; an error there is a dead end.
+#[test]
+fn help_for_every_command() {
+    let out = cqlbulk(&["--help"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for command in ["count", "unload", "load", "verify", "iceberg"] {
+        assert!(stdout(&out).contains(command), "top-level help lacks {command}:\n{}", stdout(&out));
+    }
+    for (command, flags) in [
+        ("count", &["--keyspace", "--table", "--consistency", "--by"][..]),
+        ("unload", &["--format", "--url", "--warehouse", "--resume", "--escape"][..]),
+        ("load", &["--format", "--url", "--mapping", "--max-errors", "--escape"][..]),
+        ("verify", &["--format", "--url", "--warehouse"][..]),
+    ] {
+        let out = cqlbulk(&[command, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{command} --help: {}", stderr(&out));
+        for flag in flags {
+            assert!(stdout(&out).contains(flag), "{command} --help lacks {flag}");
+        }
+    }
+}
+
+/// What: bad flag values are refused by the parser with exit 3 (fatal), before any
+/// connection, in every command. Why: a typo in `--consistency` must not start a full scan
+/// at the wrong level, and scripts tell a bad command line from a failed run by the code.
+#[test]
+fn bad_flags_are_refused_before_connecting() {
+    for args in [
+        &["count", "-k", "k", "-t", "t", "--consistency", "SOMETIMES"][..],
+        &["count", "-k", "k", "-t", "t", "--splits", "0"],
+        &["count", "-k", "k", "-t", "t", "--request-timeout", "soon"],
+        &["count", "-t", "t"],
+        &["unload", "-k", "k", "-t", "t", "--format", "xml", "--url", "/tmp/x"],
+        &["unload", "-k", "k", "-t", "t", "--no-such-flag"],
+        &["load", "-k", "k", "-t", "t", "--format", "csv"],
+        &["verify", "-k", "k"],
+        &["frobnicate"],
+    ] {
+        let out = cqlbulk(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).trim().is_empty(), "{args:?} says nothing");
+    }
+}
+
+/// What: a host nobody answers on fails every command in one line that names the address
+/// and exits 3. Why: the most common first-run mistake must say what to fix, not dump a
+/// driver error tree.
+#[test]
+fn an_unreachable_host_is_one_line_and_exit_3() {
+    let url = std::env::temp_dir().join(format!("cqlbulk-cli-{}", std::process::id()));
+    let url = url.to_str().unwrap();
+    for args in [
+        &["count", "-k", "k", "-t", "t"][..],
+        &["unload", "-k", "k", "-t", "t", "--format", "csv", "--url", url],
+        &["verify", "-k", "k", "-t", "t", "--format", "csv", "--url", url],
+    ] {
+        let mut args = args.to_vec();
+        // Port 1 on the loopback: nothing listens there, the refusal is immediate.
+        args.extend_from_slice(&["-h", "127.0.0.1", "--port", "1", "--connect-timeout", "2s"]);
+        let out = cqlbulk(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?} gave more than one line:\n{err}");
+        assert!(lines[0].contains("127.0.0.1:1"), "{args:?} does not name the address: {err}");
+    }
+    let _ = std::fs::remove_dir_all(url);
+}
