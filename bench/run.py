@@ -301,12 +301,11 @@ def load_command(tool, dataset, out, source, rows):
         return [str(CQLBULK), "load", "-k", KEYSPACE, "-t", copy, "--format", "csv", "--url", str(source),
                 "--log-dir", str(out / "logs"), "-q"]
     if tool == "dsbulk":
-        # cqlbulk's CSV escapes a quote inside a quoted field by doubling it (RFC 4180);
-        # DSBulk's default escape is a backslash, and its default 4096 characters per field
-        # is less than a fat row's base64 blob. The escape value is HOCON: a quoted "\"".
+        # cqlbulk's CSV is DSBulk's default dialect; DSBulk's default 4096 characters per
+        # field is less than a fat row's base64 blob.
         return dsbulk.dsbulk_command() + [
             "load", "-k", KEYSPACE, "-t", copy, "-url", str(source), "-header", "true",
-            "-escape", '"\\""', "--connector.csv.maxCharsPerColumn", "-1", "--log.directory", str(out / "logs")]
+            "--connector.csv.maxCharsPerColumn", "-1", "--log.directory", str(out / "logs")]
     if tool == "cqlsh":
         batch = cqlsh_batch_rows(source, rows)
         return [str(VENV / "bin/cqlsh"), "127.0.0.1", "-e",

@@ -143,7 +143,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--binary", type=Path,
-                        default=Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target")) / "debug" / "cqlbulk")
+                        default=Path(os.environ.get("CARGO_TARGET_DIR", CACHE / "target")) / "release" / "cqlbulk")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
     parser.add_argument("--work", type=Path, default=CACHE / "soak")
