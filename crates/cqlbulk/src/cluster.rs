@@ -83,7 +83,7 @@ pub struct ClusterView {
 impl ClusterView {
     /// Reads the ring from the driver and `name`'s schema from `system_schema`.
     pub async fn read(session: &Session, name: &TableName) -> Result<ClusterView> {
-        let (replication, schema) = crate::schema::read_table(session, name).await?;
+        let (replication, schema) = crate::schema::read_table(session, &name.keyspace, &name.table).await?;
         let table = table_info(name, &schema)?;
         let state = session.get_cluster_state();
         let (topology, nodes) = topology(&state)?;

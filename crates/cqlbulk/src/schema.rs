@@ -17,7 +17,6 @@ use scylla::frame::response::result::{CollectionType, ColumnType, NativeType, Us
 use scylla::statement::Consistency;
 use scylla::statement::unprepared::Statement;
 
-use crate::cluster::TableName;
 use crate::error::{Error, ErrorKind, Result};
 
 /// What a column is in the table's primary key.
@@ -47,9 +46,14 @@ pub struct TableSchema {
     pub columns: Vec<SchemaColumn>,
 }
 
-/// Reads `name`'s keyspace replication and the table's columns with their types.
-pub async fn read_table(session: &Session, name: &TableName) -> Result<(Replication, TableSchema)> {
-    let keyspace = name.keyspace.as_str();
+/// Reads `keyspace`'s replication and `table`'s columns with their types (names as stored,
+/// case-sensitive).
+pub async fn read_table(
+    session: &Session,
+    keyspace: &str,
+    table: &str,
+) -> Result<(Replication, TableSchema)> {
+    let name = format!("{keyspace}.{table}");
     let replication_rows: Vec<(HashMap<String, String>,)> = select(
         session,
         "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?",
@@ -67,7 +71,7 @@ pub async fn read_table(session: &Session, name: &TableName) -> Result<(Replicat
     let views: Vec<(String,)> = select(
         session,
         "SELECT view_name FROM system_schema.views WHERE keyspace_name = ? AND view_name = ?",
-        (keyspace, name.table.as_str()),
+        (keyspace, table),
     )
     .await?;
     if !views.is_empty() {
@@ -80,7 +84,7 @@ pub async fn read_table(session: &Session, name: &TableName) -> Result<(Replicat
         session,
         "SELECT column_name, kind, position, type FROM system_schema.columns \
          WHERE keyspace_name = ? AND table_name = ?",
-        (keyspace, name.table.as_str()),
+        (keyspace, table),
     )
     .await?;
     if rows.is_empty() {
@@ -91,7 +95,7 @@ pub async fn read_table(session: &Session, name: &TableName) -> Result<(Replicat
         )
         .await?;
         let known: Vec<&str> = known.iter().map(|(t,)| t.as_str()).collect();
-        return Err(not_found("table", &name.table, &name.to_string(), &known));
+        return Err(not_found("table", table, &name, &known));
     }
     let type_rows: Vec<(String, Vec<String>, Vec<String>)> = select(
         session,
@@ -103,7 +107,7 @@ pub async fn read_table(session: &Session, name: &TableName) -> Result<(Replicat
         keyspace,
         type_rows.into_iter().map(|(type_name, names, types)| (type_name, (names, types))).collect(),
     );
-    let schema = table_schema(rows, &mut types).map_err(|e| e.context(name))?;
+    let schema = table_schema(rows, &mut types).map_err(|e| e.context(&name))?;
     Ok((replication, schema))
 }
 
