@@ -275,9 +275,11 @@ impl ColumnText {
 pub fn write_float<T: std::fmt::Debug + std::fmt::LowerExp>(value: T, out: &mut String) {
     let start = out.len();
     let _ = write!(out, "{value:?}");
-    let mantissa = out[start..].split(['e', 'E']).next().unwrap_or("");
+    // Far from its one digit only where floats are sparse, among the subnormals, which
+    // always print with a negative exponent: the common 1.0 or 0.5 is not formatted twice.
+    let Some((mantissa, exponent)) = out[start..].split_once('e') else { return };
     let digits = mantissa.trim_start_matches(['-', '0', '.']).trim_end_matches(['0', '.']);
-    if digits.len() == 1 {
+    if exponent.starts_with('-') && digits.len() == 1 {
         let two_digits = format!("{value:.1e}");
         if !two_digits.contains(".0e") {
             out.truncate(start);

@@ -19,6 +19,8 @@ use scylla::client::session_builder::SessionBuilder;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::prepared::PreparedStatement;
 
+pub use cqlbulk::cluster::quote_identifier as quote;
+
 /// A cluster layout: node count and vnodes per node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
@@ -151,11 +153,6 @@ impl Drop for TestKeyspace {
             })
         });
     }
-}
-
-/// `name` as a quoted CQL identifier.
-pub fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Inserts every row of `rows` with `statement`, many at a time. An insert is idempotent,
