@@ -1104,3 +1104,57 @@ async fn a_truncated_zstd_file_loads_what_precedes_the_cut() {
     assert_eq!(summary["written"].as_u64(), Some(ids.len() as u64), "{summary}");
     assert_eq!(summary["failed"].as_u64(), Some(1), "{summary}");
 }
+
+/// What: CSV (larger than one read of the pipe, and a tiny one) and JSON lines piped into
+/// `load --url -` land whole: every row, the header read once. Why: stdin cannot be read
+/// twice; the CSV header is looked at before the data is read, and the bytes that look
+/// takes must still reach the data (they were once lost: 4,234 rows of a pipe silently
+/// became one "header" and bad records).
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_piped_into_stdin_all_load() {
+    let ks = TestKeyspace::connect(hosts(), "load_stdin", SIMPLE_RF1).await;
+    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
+    let dir = scratch_dir("load-stdin");
+    let big: String = std::iter::once("id,v\n".to_string())
+        .chain((0..50_000).map(|id| format!("{id},\"value, {id}\"\n")))
+        .collect();
+    let inputs = [
+        ("csv", big),
+        ("csv", "id,v\n50000,tiny\n".to_string()),
+        ("json", "{\"id\": 50001, \"v\": \"json\"}\n[{\"id\": 50002, \"v\": null}]\n".to_string()),
+    ];
+    for (n, (format, text)) in inputs.into_iter().enumerate() {
+        let logs = dir.join(format!("logs{n}"));
+        let args = ["load", "-h", hosts(), "-k", &ks.name, "-t", "t", "-q", "--format", format, "--url", "-"];
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cqlbulk"))
+            .args(args)
+            .args(["--log-dir", path_str(&logs)])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        expect_code(&output, 0);
+    }
+    let rows: BTreeMap<i32, Option<String>> = ks
+        .session
+        .query_iter(format!("SELECT id, v FROM {}.t", quote(&ks.name)), ())
+        .await
+        .unwrap()
+        .rows_stream::<(i32, Option<String>)>()
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(rows.len(), 50_003);
+    assert!((0..50_000).all(|id| rows[&id].as_deref() == Some(format!("value, {id}").as_str())));
+    assert_eq!(rows[&50_000].as_deref(), Some("tiny"));
+    assert_eq!(rows[&50_001].as_deref(), Some("json"));
+    assert_eq!(rows[&50_002], None);
+}

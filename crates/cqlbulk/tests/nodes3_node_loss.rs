@@ -9,6 +9,9 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicI32};
 
 use common::*;
 
@@ -134,32 +137,67 @@ fn node3_serves_cqlbulk(child: &mut Child) -> bool {
     }
 }
 
-/// What: with RF 3, node 3 is SIGKILLed in the middle of a 300,000-row load and started
-/// again while the load runs: the load exits 0, the restarted node serves cqlbulk's
-/// requests again, and `verify` (at LOCAL_QUORUM) finds the table equal to the file. Why: a replica lost at
-/// LOCAL_QUORUM must neither fail the load nor lose rows, and a node back from a restart
-/// must take its share again instead of leaving the others to carry it.
+/// What: with RF 3, node 3 is SIGKILLed in the middle of a load of at least 300,000 rows
+/// and started again while the load runs: the load exits 0, the restarted node serves
+/// cqlbulk's requests again, and `verify` (at LOCAL_QUORUM) finds the table equal to the
+/// rows fed. Why: a replica lost at LOCAL_QUORUM must neither fail the load nor lose rows,
+/// and a node back from a restart must take its share again instead of leaving the others
+/// to carry it.
+///
+/// The rows come through stdin and keep coming until node 3 has served the load: a busy
+/// host can take a minute to restart a node, longer than any fixed-size load would last.
 #[tokio::test(flavor = "multi_thread")]
 async fn load_survives_a_node_killed_and_restarted_mid_run() {
     let _turn = node3_turn();
     let hosts = hosts();
     let ks = id_value_table(hosts, "loss_load", RF3).await;
     let dir = scratch_dir("loss-load");
-    let file = dir.join("rows.csv");
-    write_id_value_csv(&file, 300_000);
     let logs = dir.join("logs");
-    let source = ["--format", "csv", "--url", file.to_str().unwrap()];
     let mut args =
         vec!["load", "-h", hosts, "-k", &ks.name, "-t", "t", "-q", "--log-dir", logs.to_str().unwrap()];
-    args.extend_from_slice(&source);
+    args.extend_from_slice(&["--format", "csv", "--url", "-"]);
     args.extend_from_slice(&["--max-rows-per-second", "10000", "--request-timeout", "5s"]);
-    let mut child = spawn(&args);
-    wait_for_checkpoint(&logs, 2);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cqlbulk"))
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cqlbulk");
+    let enough = Arc::new(AtomicBool::new(false));
+    let fed = Arc::new(AtomicI32::new(0));
+    let feeder = {
+        let mut stdin = child.stdin.take().unwrap();
+        let (enough, fed) = (enough.clone(), fed.clone());
+        // At most 3M rows (5 minutes at the load's 10,000 rows/s), then the load ends anyway.
+        std::thread::spawn(move || -> i32 {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(&mut stdin);
+            writeln!(out, "id,v").unwrap();
+            let mut id = 0;
+            while id < 3_000_000 && (id < 300_000 || !enough.load(SeqCst)) {
+                if writeln!(out, "{id},value {id}").is_err() {
+                    break;
+                }
+                id += 1;
+                fed.store(id, SeqCst);
+            }
+            id
+        })
+    };
+    // Stdin is not checkpointed (it cannot be read again): wait for rows taken instead.
+    while fed.load(SeqCst) < 50_000 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     harness(&["stop", "--node", "3", "--kill"]);
-    assert!(child.try_wait().unwrap().is_none(), "the load ended before node 3 was killed");
+    if child.try_wait().unwrap().is_some() {
+        panic!("the load ended before node 3 was killed: {}", stderr(&child.wait_with_output().unwrap()));
+    }
     std::thread::sleep(std::time::Duration::from_secs(2));
     harness(&["start-node", "3"]);
     let used_again = node3_serves_cqlbulk(&mut child);
+    enough.store(true, SeqCst);
+    let fed = feeder.join().unwrap();
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(used_again, "the restarted node 3 took no request of the load");
@@ -167,10 +205,12 @@ async fn load_survives_a_node_killed_and_restarted_mid_run() {
     // reach it, so a LOCAL_ONE read served by node 3 may not see them yet (each row was
     // acknowledged by two replicas).
     let quorum = ["--consistency", "LOCAL_QUORUM"];
-    assert_eq!(count_rows(hosts, &ks.name, "t", &quorum), 300_000);
+    assert_eq!(count_rows(hosts, &ks.name, "t", &quorum), fed as u64);
+    let file = dir.join("rows.csv");
+    write_id_value_csv(&file, fed);
     let mut verify =
         vec!["verify", "-h", hosts, "-k", &ks.name, "-t", "t", "-q", "--consistency", "LOCAL_QUORUM"];
-    verify.extend_from_slice(&source);
+    verify.extend_from_slice(&["--format", "csv", "--url", file.to_str().unwrap()]);
     let verified = cqlbulk(&verify);
     assert_eq!(verified.status.code(), Some(0), "{}{}", stdout(&verified), stderr(&verified));
 }

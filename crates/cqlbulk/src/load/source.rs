@@ -186,10 +186,39 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidInput, message)
 }
 
+/// The bytes of stdin that `peek_fields` read: stdin cannot be opened a second time, so
+/// the data reading gets them first, then the rest of stdin.
+static STDIN_SEEN: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+fn stdin_seen() -> std::sync::MutexGuard<'static, Vec<u8>> {
+    STDIN_SEEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Stdin as a fresh reader would see it: the bytes seen so far, then the unread rest.
+fn stdin_from_start() -> impl Read + Send {
+    std::io::Cursor::new(std::mem::take(&mut *stdin_seen())).chain(std::io::stdin())
+}
+
+/// Stdin from its start for a peek: what the next reader will see again.
+fn stdin_peek() -> impl Read + Send {
+    std::io::Cursor::new(stdin_seen().clone()).chain(StdinKept)
+}
+
+/// The unread rest of stdin, each byte read also kept in `STDIN_SEEN`.
+struct StdinKept;
+
+impl Read for StdinKept {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::io::stdin().read(buf)?;
+        stdin_seen().extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// The unit's bytes, decompressed by what its name says.
 fn open_text(unit: &Unit) -> Result<Box<dyn BufRead + Send>> {
     let reader: Box<dyn Read + Send> = match &unit.location {
-        Location::Stdin => Box::new(std::io::stdin()),
+        Location::Stdin => Box::new(stdin_from_start()),
         Location::File(path) => {
             let file = File::open(path).map_err(|e| invalid(format!("{}: {e}", unit.name)))?;
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -207,7 +236,11 @@ fn open_text(unit: &Unit) -> Result<Box<dyn BufRead + Send>> {
 pub fn peek_fields(unit: &Unit, format: &InputFormat) -> Result<Option<SchemaRef>> {
     match format {
         InputFormat::Csv(options) => {
-            let mut reader = CsvReader::new(open_text(unit)?, options.clone());
+            let input = match unit.location {
+                Location::Stdin => Box::new(BufReader::new(stdin_peek())),
+                _ => open_text(unit)?,
+            };
+            let mut reader = CsvReader::new(input, options.clone());
             let first = match reader.next_record() {
                 None => return Ok(Some(Arc::new(Schema::empty()))),
                 Some(Ok(record)) => record,
