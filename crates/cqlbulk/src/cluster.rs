@@ -103,7 +103,7 @@ impl ClusterView {
     pub fn replicated_ranges(&self) -> Result<Vec<ReplicatedRange>> {
         self.topology
             .replicated_ranges(&self.replication)
-            .map_err(|e| Error::new(ErrorKind::Metadata, e.to_string()).context(&self.table.name.keyspace))
+            .map_err(|e| Error::new(ErrorKind::Schema, e.to_string()).context(&self.table.name.keyspace))
     }
 
     pub fn node(&self, id: NodeId) -> &Arc<Node> {
@@ -114,7 +114,7 @@ impl ClusterView {
 fn table_info(name: &TableName, schema: &TableSchema) -> Result<TableInfo> {
     if schema.partition_key.is_empty() {
         return Err(Error::new(
-            ErrorKind::Metadata,
+            ErrorKind::Schema,
             format!("{name}: the schema lists no partition key column, so it cannot be read by token range"),
         ));
     }
@@ -165,6 +165,6 @@ fn topology(state: &ClusterState) -> Result<(Topology, Vec<Arc<Node>>)> {
         .map(|n| NodeInfo::new(n.datacenter.clone().unwrap_or_default(), n.rack.clone().unwrap_or_default()))
         .collect();
     let topology = Topology::new(infos, tokens)
-        .map_err(|e| Error::new(ErrorKind::Metadata, format!("cluster metadata: {e}")))?;
+        .map_err(|e| Error::new(ErrorKind::Schema, format!("cluster metadata: {e}")))?;
     Ok((topology, nodes))
 }

@@ -140,7 +140,7 @@ impl TlsConfig {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
         let bad = |flag: &str, path: &PathBuf, why: String| {
-            Error::new(ErrorKind::InvalidInput, format!("{flag} {}: {why}", path.display()))
+            Error::new(ErrorKind::BadInput, format!("{flag} {}: {why}", path.display()))
         };
         let certificates = |flag: &str, path: &PathBuf| -> Result<Vec<CertificateDer<'static>>> {
             let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
@@ -158,7 +158,7 @@ impl TlsConfig {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("TLS: {e}")))?;
+            .map_err(|e| Error::new(ErrorKind::BadInput, format!("TLS: {e}")))?;
         let builder = if self.verify_hostname {
             builder.with_root_certificates(roots)
         } else {
@@ -176,7 +176,7 @@ impl TlsConfig {
                     PrivateKeyDer::from_pem_file(key).map_err(|e| bad("--tls-key", key, pem_error(e)))?;
                 builder
                     .with_client_auth_cert(chain, key)
-                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("--tls-cert/--tls-key: {e}")))?
+                    .map_err(|e| Error::new(ErrorKind::BadInput, format!("--tls-cert/--tls-key: {e}")))?
             }
         };
         Ok(Arc::new(config))

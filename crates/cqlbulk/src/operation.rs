@@ -14,7 +14,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sink::WrittenFile;
 
 /// What a run is, fixed at its start and checked again on resume.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -73,13 +72,22 @@ impl OperationSpec {
             .map(|(start, end)| {
                 TokenRange::new(*start, *end).ok_or_else(|| {
                     Error::new(
-                        ErrorKind::InvalidInput,
+                        ErrorKind::BadInput,
                         format!("operation.json: ({start}, {end}] is not a token range"),
                     )
                 })
             })
             .collect()
     }
+}
+
+/// A finished output file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WrittenFile {
+    /// File name inside the output directory.
+    pub name: String,
+    pub rows: u64,
+    pub bytes: u64,
 }
 
 /// One finished split, as recorded in the checkpoint.
@@ -122,13 +130,13 @@ impl<S: Spec> Operation<S> {
         let spec_path = dir.join("operation.json");
         let text = fs::read_to_string(&spec_path).map_err(|e| {
             Error::new(
-                ErrorKind::InvalidInput,
+                ErrorKind::BadInput,
                 format!("--resume {}: cannot read operation.json: {e}", dir.display()),
             )
         })?;
         let spec: S = serde_json::from_str(&text).map_err(|e| {
             Error::new(
-                ErrorKind::InvalidInput,
+                ErrorKind::BadInput,
                 format!("{}: not a cqlbulk operation file: {e}", spec_path.display()),
             )
         })?;
@@ -163,7 +171,7 @@ impl<S: Spec> Operation<S> {
         let _ = writeln!(file, "{now} {message}");
     }
 
-    pub fn write_summary(&self, summary: &serde_json::Value) -> Result<()> {
+    pub fn write_summary(&self, summary: &impl Serialize) -> Result<()> {
         let text = serde_json::to_string_pretty(summary).expect("summary serializes");
         write_durably(&self.dir.join("summary.json"), text.as_bytes())
     }
@@ -178,7 +186,7 @@ fn read_checkpoint<S: Spec>(path: &Path, spec: &S) -> Result<Vec<S::Done>> {
     let mut done = Vec::new();
     let damaged = |what: String| {
         Error::new(
-            ErrorKind::InvalidInput,
+            ErrorKind::BadInput,
             format!(
                 "{}: {what}; the checkpoint is damaged: start a new run without --resume (it redoes the whole operation)",
                 path.display()
@@ -208,7 +216,7 @@ fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn io_error(path: &Path, err: std::io::Error) -> Error {
-    Error::new(ErrorKind::InvalidInput, format!("{}: {err}", path.display()))
+    Error::io(path.display(), err)
 }
 
 pub fn now_millis() -> i64 {

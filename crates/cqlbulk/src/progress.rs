@@ -97,6 +97,53 @@ impl Progress {
     }
 }
 
+/// Watches a job: the job calls [`Observer::started`] once its work is planned, with the
+/// counters it then updates, and [`Observer::finished`] when it stops reading. The CLI
+/// renders them ([`Display`]); a library caller may poll the counters or ignore them (`()`).
+pub trait Observer: Send + Sync {
+    /// `job` (`count`, `unload`, `load`, `verify`) has planned its work.
+    fn started(&self, job: &str, progress: Arc<Progress>);
+    /// The job stopped reading: `completed` is false when it was interrupted.
+    fn finished(&self, completed: bool);
+}
+
+/// Ignores progress.
+impl Observer for () {
+    fn started(&self, _: &str, _: Arc<Progress>) {}
+    fn finished(&self, _: bool) {}
+}
+
+/// Shows a job's progress on stderr as [`Reporter`] does.
+pub struct Display {
+    choice: ProgressStyleChoice,
+    reporter: std::sync::Mutex<Option<Reporter>>,
+}
+
+impl Display {
+    pub fn new(choice: ProgressStyleChoice) -> Display {
+        Display { choice, reporter: std::sync::Mutex::new(None) }
+    }
+
+    fn reporter(&self) -> std::sync::MutexGuard<'_, Option<Reporter>> {
+        self.reporter.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Observer for Display {
+    fn started(&self, job: &str, progress: Arc<Progress>) {
+        *self.reporter() = Some(Reporter::start(job, progress, self.choice));
+    }
+
+    fn finished(&self, completed: bool) {
+        // An interrupted run's last state is in its summary; a finished one's is printed.
+        if let Some(reporter) = self.reporter().take()
+            && completed
+        {
+            reporter.finish();
+        }
+    }
+}
+
 /// How progress is shown while a scan runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProgressStyleChoice {

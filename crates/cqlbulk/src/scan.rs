@@ -6,7 +6,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use cqlbulk_ring::{TokenRange, plan_splits};
 use futures::StreamExt;
@@ -73,7 +72,7 @@ impl ScanPlan {
             known.sort_unstable();
             known.dedup();
             return Err(Error::new(
-                ErrorKind::InvalidInput,
+                ErrorKind::BadInput,
                 format!("--dc {dc}: no node is in that datacenter; known datacenters: {}", known.join(", ")),
             ));
         }
@@ -152,7 +151,7 @@ impl Split {
                     progress.retried();
                     if (attempt as usize).is_multiple_of(self.replicas.len()) {
                         let round = attempt / self.replicas.len() as u32;
-                        tokio::time::sleep(backoff(round)).await;
+                        tokio::time::sleep(crate::retry::Backoff::SCAN.delay(round)).await;
                     }
                 }
                 Err(err) => {
@@ -240,11 +239,6 @@ pub async fn read_split<V: PageVisitor>(
         }
     }
     Ok(total)
-}
-
-/// Pause before the `round`-th pass over a split's replicas: 200 ms doubling, at most 10 s.
-fn backoff(round: u32) -> Duration {
-    Duration::from_millis(200u64.saturating_mul(1 << round.min(6))).min(Duration::from_secs(10))
 }
 
 /// `statement` sent to `node` only: a token-range query has no partition key for the

@@ -76,7 +76,7 @@ pub async fn read_table(
     .await?;
     if !views.is_empty() {
         return Err(Error::new(
-            ErrorKind::InvalidInput,
+            ErrorKind::BadInput,
             format!("{name} is a materialized view; give its base table instead"),
         ));
     }
@@ -121,7 +121,7 @@ where
     R: for<'frame, 'metadata> scylla::deserialize::row::DeserializeRow<'frame, 'metadata>,
 {
     let failed = |e: &dyn std::fmt::Display| {
-        Error::new(ErrorKind::Metadata, format!("cannot read the schema ({cql}): {e}")).retryable()
+        Error::new(ErrorKind::Schema, format!("cannot read the schema ({cql}): {e}")).retryable()
     };
     let mut statement = Statement::new(cql);
     statement.set_consistency(Consistency::One);
@@ -136,10 +136,7 @@ fn table_schema(rows: Vec<(String, String, i32, String)>, types: &mut TypeParser
     let mut columns = Vec::with_capacity(rows.len());
     for (column, kind, position, type_text) in rows {
         let typ = types.parse(&type_text).map_err(|why| {
-            Error::new(
-                ErrorKind::Metadata,
-                format!("column {column}: cannot read its type {type_text}: {why}"),
-            )
+            Error::new(ErrorKind::Schema, format!("column {column}: cannot read its type {type_text}: {why}"))
         })?;
         let kind = match kind.as_str() {
             "partition_key" => {
@@ -170,7 +167,7 @@ fn not_found(what: &str, wanted: &str, full_name: &str, known: &[&str]) -> Error
         Some(close) => format!("; names are case-sensitive, did you mean '{close}'?"),
         None => String::new(),
     };
-    Error::new(ErrorKind::NotFound, format!("{what} {full_name} does not exist{hint}"))
+    Error::new(ErrorKind::Schema, format!("{what} {full_name} does not exist{hint}"))
 }
 
 /// The ring's replication from `system_schema.keyspaces.replication`.
@@ -178,11 +175,12 @@ fn replication(map: &HashMap<String, String>) -> Result<Replication> {
     let class = map.get("class").map(String::as_str).unwrap_or("");
     let class = class.rsplit('.').next().unwrap_or(class);
     // Transient replication writes `3/1`: three replicas, one of them transient.
-    let factor = |key: &str, text: &str| -> Result<usize> {
-        text.split('/').next().unwrap_or("").trim().parse().map_err(|_| {
-            Error::new(ErrorKind::Metadata, format!("replication {key} '{text}' is not a number"))
-        })
-    };
+    let factor =
+        |key: &str, text: &str| -> Result<usize> {
+            text.split('/').next().unwrap_or("").trim().parse().map_err(|_| {
+                Error::new(ErrorKind::Schema, format!("replication {key} '{text}' is not a number"))
+            })
+        };
     Ok(match class {
         "SimpleStrategy" => Replication::Simple {
             factor: factor("replication_factor", map.get("replication_factor").map_or("", String::as_str))?,
@@ -197,7 +195,7 @@ fn replication(map: &HashMap<String, String>) -> Result<Replication> {
         "LocalStrategy" => Replication::Local,
         other if other.ends_with("EverywhereStrategy") => Replication::Local,
         other => {
-            return Err(Error::new(ErrorKind::Metadata, format!("unsupported replication strategy {other}")));
+            return Err(Error::new(ErrorKind::Schema, format!("unsupported replication strategy {other}")));
         }
     })
 }

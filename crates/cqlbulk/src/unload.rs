@@ -1,23 +1,375 @@
-//! Unload: a token-range scan of a table into Arrow batches, written by a sink, with every
-//! finished split recorded so that a resumed run writes each row exactly once.
+//! The unload job: a token-range scan of a table into Arrow batches, written to a
+//! [`Destination`], with every finished split recorded so that a resumed run writes each row
+//! exactly once.
+//!
+//! [`run`] is the whole job (what `cqlbulk unload` calls): connect, plan the splits, create
+//! or resume the operation directory, open the destination, read every split, finish the
+//! destination (an Iceberg commit), write `summary.json`.
 
 use std::collections::HashSet;
-use std::fs;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use cqlbulk_ring::TokenRange;
 use scylla::client::session::Session;
 use scylla::frame::response::result::ColumnType;
 use scylla::statement::prepared::PreparedStatement;
+use serde::{Deserialize, Serialize};
 
-use crate::cluster::{ClusterView, quote_identifier};
-use crate::connect::one_line;
+use crate::cluster::{ClusterView, TableName, quote_identifier};
+use crate::connect::{ConnectionConfig, one_line};
 use crate::decode::BatchBuilder;
-use crate::error::{Error, ErrorKind, Result};
-use crate::operation::{Operation, SplitDone};
-use crate::progress::Progress;
-use crate::scan::{self, ScanPlan, Split};
-use crate::sink::Destination;
+use crate::error::{Error, ErrorKind, Result, unless_cancelled};
+use crate::lake::{DataFileOptions, ExportConfig};
+use crate::operation::{Operation, OperationSpec, SplitDone};
+use crate::progress::{Observer, Progress};
+use crate::scan::{self, ScanConfig, ScanPlan, Split};
+use crate::sink::iceberg::IcebergSink;
+use crate::sink::{Compression, Destination, FileLayout, Format, Resumed, RunFacts};
+
+/// Everything an unload needs: what to read, from where, and where it goes.
+#[derive(Clone, Debug)]
+pub struct UnloadConfig {
+    pub connection: ConnectionConfig,
+    pub table: TableName,
+    pub scan: ScanConfig,
+    pub selection: Selection,
+    pub output: Output,
+    /// Where operation directories go (run log, checkpoint, summary).
+    pub log_dir: PathBuf,
+    /// The operation directory of an earlier attempt to finish.
+    pub resume: Option<PathBuf>,
+}
+
+/// Where the rows go.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// Files under `dir` (absolute), one set per split, rolled by rows or bytes.
+    Directory {
+        dir: PathBuf,
+        format: Format,
+        compression: Compression,
+        max_rows_per_file: Option<u64>,
+        max_bytes_per_file: Option<u64>,
+    },
+    /// One stream on standard output (CSV or JSON; cannot be resumed).
+    Stdout { format: Format, compression: Compression },
+    /// An Iceberg table, committed as one snapshot at the end.
+    Iceberg { export: ExportConfig, files: DataFileOptions },
+    /// Nowhere: measures the scan alone.
+    Discard,
+}
+
+impl Output {
+    /// `csv`, `json`, `parquet`, `iceberg` or `null`: recorded in the operation.
+    pub fn format_name(&self) -> &'static str {
+        match self {
+            Output::Directory { format, .. } | Output::Stdout { format, .. } => format.name(),
+            Output::Iceberg { .. } => "iceberg",
+            Output::Discard => "null",
+        }
+    }
+
+    /// Where the rows go, as the operation records it: resume must name the same.
+    pub fn describe(&self) -> String {
+        match self {
+            Output::Directory { dir, .. } => dir.display().to_string(),
+            Output::Stdout { .. } => "-".to_string(),
+            Output::Iceberg { export, .. } => export.describe(),
+            Output::Discard => "null".to_string(),
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Complete,
+    /// Some token ranges failed after every retry; `--resume` reads just those.
+    Failed,
+    Interrupted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Complete => "complete",
+            Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What an unload did: `summary.json` of its operation directory.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UnloadSummary {
+    pub operation: String,
+    pub status: Status,
+    pub keyspace: String,
+    pub table: String,
+    pub format: String,
+    pub output: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub files: usize,
+    pub splits: usize,
+    pub splits_done: usize,
+    pub splits_failed: usize,
+    pub retries: u64,
+    /// The Iceberg snapshot of the run.
+    pub snapshot_id: Option<i64>,
+    /// The Iceberg table written, e.g. `ks.t`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iceberg_table: Option<String>,
+    /// A resumed run found its snapshot already committed by an earlier attempt.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub already_committed: bool,
+    pub elapsed_seconds: f64,
+    pub rows_per_second: f64,
+    /// One line per failed token range.
+    pub errors: Vec<String>,
+    /// The operation directory: give it to `--resume` (`resume` in [`UnloadConfig`]).
+    #[serde(skip)]
+    pub operation_dir: PathBuf,
+}
+
+/// Unloads a whole table as `config` says. Progress goes to `observer`; when `cancel` is
+/// cancelled the run stops, records what it finished, and returns an `Interrupted` error
+/// naming the operation directory to resume. Failed token ranges are not an error here:
+/// the summary's status is [`Status::Failed`] and `errors` names them.
+pub async fn run(
+    config: &UnloadConfig,
+    observer: &dyn Observer,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<UnloadSummary> {
+    if matches!(config.output, Output::Stdout { .. }) && config.resume.is_some() {
+        return Err(Error::new(
+            ErrorKind::BadInput,
+            "--resume needs files to finish: give --url DIR (stdout output cannot be resumed)",
+        ));
+    }
+    let table = &config.table;
+    let session = unless_cancelled(cancel, config.connection.connect(&table.keyspace)).await?;
+    let view = unless_cancelled(cancel, ClusterView::read(&session, table)).await?;
+    let cql = select_cql(&view, &config.selection)?;
+    let (statement, columns) =
+        unless_cancelled(cancel, prepare(&session, &view, &cql, config.connection.page_size)).await?;
+    let mut plan = ScanPlan::new(&view, &config.scan)?;
+
+    let format_name = config.output.format_name();
+    let output_text = config.output.describe();
+    let operation = match &config.resume {
+        None => {
+            let mut ranges: Vec<_> = plan.splits.iter().map(|s| (s.index, s.range)).collect();
+            ranges.sort_by_key(|(index, _)| *index);
+            Operation::create(
+                &config.log_dir,
+                OperationSpec {
+                    operation_id: String::new(),
+                    run_id: String::new(),
+                    keyspace: table.keyspace.clone(),
+                    table: table.table.clone(),
+                    format: format_name.to_string(),
+                    output: output_text.clone(),
+                    splits: ranges.iter().map(|(_, r)| (r.start(), r.end())).collect(),
+                },
+            )?
+        }
+        Some(dir) => {
+            let operation = Operation::<OperationSpec>::resume(dir)?;
+            let spec = &operation.spec;
+            if (spec.keyspace.as_str(), spec.table.as_str(), spec.format.as_str(), spec.output.as_str())
+                != (table.keyspace.as_str(), table.table.as_str(), format_name, output_text.as_str())
+            {
+                return Err(Error::new(
+                    ErrorKind::BadInput,
+                    format!(
+                        "--resume {}: that run unloaded {}.{} as {} to {}; give the same table, --format and --url",
+                        dir.display(),
+                        spec.keyspace,
+                        spec.table,
+                        spec.format,
+                        spec.output
+                    ),
+                ));
+            }
+            plan = resume_plan(&view, &plan, &spec.ranges()?, &operation.done)?;
+            operation
+        }
+    };
+
+    let schema = Arc::new(crate::types::arrow_schema(columns.iter().map(|(n, t)| (n.as_str(), t))));
+    let destination =
+        unless_cancelled(cancel, open_destination(config, &view, &columns, schema, &operation)).await?;
+    let mut summary = UnloadSummary {
+        operation: operation.spec.operation_id.clone(),
+        status: Status::Complete,
+        keyspace: table.keyspace.clone(),
+        table: table.table.clone(),
+        format: format_name.to_string(),
+        output: output_text.clone(),
+        rows: 0,
+        bytes: 0,
+        files: 0,
+        splits: operation.spec.splits.len(),
+        splits_done: 0,
+        splits_failed: 0,
+        retries: 0,
+        snapshot_id: None,
+        iceberg_table: match &destination {
+            Destination::Iceberg(sink) => Some(sink.describe_table()),
+            _ => None,
+        },
+        already_committed: false,
+        elapsed_seconds: 0.0,
+        rows_per_second: 0.0,
+        errors: Vec::new(),
+        operation_dir: operation.dir.clone(),
+    };
+    if config.resume.is_some() {
+        match destination.resume(&operation.done)? {
+            Resumed::Committed { snapshot_id } => {
+                operation.log(&format!("resume: run already committed as snapshot {snapshot_id}"));
+                summary.rows = operation.done.iter().map(|d| d.rows).sum();
+                summary.splits_done = operation.done.len();
+                summary.snapshot_id = Some(snapshot_id);
+                summary.already_committed = true;
+                operation.write_summary(&summary)?;
+                return Ok(summary);
+            }
+            Resumed::Removed(removed) => operation.log(&format!(
+                "resume: {} splits already done, {removed} unrecorded files removed",
+                operation.done.len()
+            )),
+        }
+    }
+    operation.log(&format!(
+        "start: {table} as {format_name} to {output_text}; {} splits to read; query: {cql}",
+        plan.splits.len()
+    ));
+
+    let progress = Arc::new(Progress::new(operation.spec.splits.len()));
+    // A resumed run starts where the last one stopped.
+    for done in &operation.done {
+        if let Some(range) = TokenRange::new(done.start, done.end) {
+            progress.split_done(&range);
+        }
+    }
+    observer.started("unload", progress.clone());
+    let report = tokio::select! {
+        report = unload(&session, &plan, &statement, &columns, &destination, &operation, &progress) => report,
+        () = cancel.cancelled() => {
+            observer.finished(false);
+            operation.log("interrupted");
+            summary.status = Status::Interrupted;
+            operation.write_summary(&summary)?;
+            return Err(Error::new(
+                ErrorKind::Interrupted,
+                format!("interrupted; finished ranges are recorded: resume with --resume {}", operation.dir.display()),
+            ));
+        }
+    };
+    observer.finished(true);
+
+    if report.failures.is_empty() {
+        let facts = RunFacts {
+            source_cluster: view.cluster_name.clone(),
+            source_table: format!("{}.{}", table.keyspace, table.table),
+            splits: operation.spec.splits.len(),
+        };
+        summary.snapshot_id = destination.finish(&report.done, &facts).await.map_err(|e| {
+            operation.log(&format!("cannot finish the output: {e}"));
+            match destination {
+                Destination::Iceberg(_) => e.context(format!(
+                    "data files are written; retry the commit with --resume {}",
+                    operation.dir.display()
+                )),
+                _ => e.context("cannot finish the output"),
+            }
+        })?;
+        if let Some(snapshot_id) = summary.snapshot_id {
+            let files: usize = report.done.iter().map(|d| d.data_files.len()).sum();
+            operation.log(&format!("committed snapshot {snapshot_id} ({files} data files)"));
+        }
+    }
+
+    let now = progress.snapshot();
+    summary.status = if report.failures.is_empty() { Status::Complete } else { Status::Failed };
+    summary.rows = report.rows();
+    summary.bytes = report.bytes();
+    summary.files = report.files();
+    summary.splits_done = report.done.len();
+    summary.splits_failed = report.failures.len();
+    summary.retries = now.retries;
+    summary.elapsed_seconds = now.elapsed.as_secs_f64();
+    summary.rows_per_second = summary.rows as f64 / summary.elapsed_seconds.max(1e-3);
+    summary.errors = report.failures.iter().map(ToString::to_string).collect();
+    operation.write_summary(&summary)?;
+    operation.log(&format!(
+        "end: {}, {} rows, {} files",
+        summary.status.as_str(),
+        summary.rows,
+        summary.files
+    ));
+    Ok(summary)
+}
+
+/// The destination `config.output` names, ready for this operation's splits.
+async fn open_destination(
+    config: &UnloadConfig,
+    view: &ClusterView,
+    columns: &[(String, ColumnType<'static>)],
+    schema: arrow_schema::SchemaRef,
+    operation: &Operation,
+) -> Result<Destination> {
+    Ok(match &config.output {
+        Output::Discard => Destination::Discard,
+        Output::Stdout { format, compression } => Destination::stdout(format, *compression, schema)
+            .map_err(|e| Error::io("cannot write to stdout", e))?,
+        Output::Directory { dir, format, compression, max_rows_per_file, max_bytes_per_file } => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("cannot create the output directory {}", dir.display()), e))?;
+            let layout = FileLayout {
+                dir: dir.clone(),
+                prefix: format!("{}-{}", file_name_part(&config.table.table), operation.spec.run_id),
+                max_rows_per_file: max_rows_per_file.unwrap_or(u64::MAX).max(1),
+                max_bytes_per_file: max_bytes_per_file.unwrap_or(u64::MAX),
+            };
+            Destination::Directory { layout, format: format.clone(), compression: *compression, schema }
+        }
+        Output::Iceberg { export, files } => {
+            let cql_columns = crate::lake::schema::cql_columns(view, columns);
+            let keys = view.table.partition_key.iter().chain(&view.table.clustering_key).cloned().collect();
+            let sink = IcebergSink::open(export, &cql_columns, &operation.spec.run_id, *files, keys).await?;
+            let prepared = &sink.table.prepared;
+            operation.log(&format!(
+                "iceberg: {} {}{}{}",
+                sink.table.ident,
+                if prepared.created { "created" } else { "exists" },
+                if prepared.added_columns.is_empty() {
+                    String::new()
+                } else {
+                    format!("; columns added: {}", prepared.added_columns.join(", "))
+                },
+                if prepared.dropped_columns.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; columns no longer in Cassandra (written as null): {}",
+                        prepared.dropped_columns.join(", ")
+                    )
+                },
+            ));
+            Destination::Iceberg(sink)
+        }
+    })
+}
+
+/// A table name as a safe file name part.
+fn file_name_part(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+}
 
 /// What to select.
 #[derive(Clone, Debug, Default)]
@@ -44,7 +396,7 @@ pub fn select_cql(view: &ClusterView, selection: &Selection) -> Result<String> {
     if let Some(query) = &selection.query {
         if !(query.contains(":start") && query.contains(":end")) {
             return Err(Error::new(
-                ErrorKind::InvalidInput,
+                ErrorKind::BadInput,
                 "--query must restrict the token with :start and :end, e.g. \
                  `SELECT * FROM ks.t WHERE token(pk) > :start AND token(pk) <= :end`",
             ));
@@ -56,7 +408,7 @@ pub fn select_cql(view: &ClusterView, selection: &Selection) -> Result<String> {
             for column in columns {
                 if !view.columns.iter().any(|(name, _)| name == column) {
                     return Err(Error::new(
-                        ErrorKind::InvalidInput,
+                        ErrorKind::BadInput,
                         format!("--columns: {} has no column {column}", table.name),
                     ));
                 }
@@ -102,12 +454,12 @@ pub async fn prepare(
     page_size: i32,
 ) -> Result<(PreparedStatement, Vec<(String, ColumnType<'static>)>)> {
     let mut statement = session.prepare(cql).await.map_err(|e| {
-        Error::new(ErrorKind::InvalidInput, format!("cannot prepare `{cql}`: {}", one_line(&e)))
+        Error::new(ErrorKind::BadInput, format!("cannot prepare `{cql}`: {}", one_line(&e)))
             .context(&view.table.name)
     })?;
     if statement.get_variable_col_specs().len() != 2 {
         return Err(Error::new(
-            ErrorKind::InvalidInput,
+            ErrorKind::BadInput,
             format!("`{cql}` must have exactly two bind markers, the token bounds"),
         ));
     }
@@ -222,29 +574,6 @@ impl scan::PageVisitor for UnloadVisitor<'_> {
     }
 }
 
-/// Before a resumed run writes anything: removes this run's files that no finished split
-/// claims (temporary files, or files renamed just before a crash kept the checkpoint from
-/// recording them), so the output ends with each row exactly once.
-pub fn remove_unrecorded_files(layout: &crate::sink::FileLayout, done: &[SplitDone]) -> Result<usize> {
-    let recorded: HashSet<&str> = done.iter().flat_map(|d| d.files.iter().map(|f| f.name.as_str())).collect();
-    let entries = match fs::read_dir(&layout.dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(Error::new(ErrorKind::InvalidInput, format!("{}: {e}", layout.dir.display()))),
-    };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if layout.is_run_file(&name) && !recorded.contains(name.as_str()) {
-            fs::remove_file(entry.path()).map_err(|e| {
-                Error::new(ErrorKind::InvalidInput, format!("{}: {e}", entry.path().display()))
-            })?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
-}
-
 /// Splits to read on resume: the recorded ranges not yet finished, each routed to the
 /// replicas the current topology gives it (any coordinator would be correct; a replica
 /// saves a hop).
@@ -274,7 +603,7 @@ pub fn resume_plan(
         let primary = replicas
             .first()
             .cloned()
-            .ok_or_else(|| Error::new(ErrorKind::Metadata, format!("no replica for {range}")))?;
+            .ok_or_else(|| Error::new(ErrorKind::Schema, format!("no replica for {range}")))?;
         splits.push(Split { index, range: *range, primary, replicas });
     }
     Ok(ScanPlan { splits, concurrency: base.concurrency, max_attempts: base.max_attempts })

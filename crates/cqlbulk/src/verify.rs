@@ -311,11 +311,11 @@ fn token(plan: &LoadPlan, rows: &EncodedRows, row: usize) -> Result<i64> {
     match statement.prepared.calculate_token(&values) {
         Ok(Some(token)) => Ok(token.value()),
         Ok(None) => Err(crate::error::Error::new(
-            crate::error::ErrorKind::Metadata,
+            crate::error::ErrorKind::Schema,
             "the driver cannot compute tokens for this table (no partitioner)",
         )),
         Err(e) => Err(crate::error::Error::new(
-            crate::error::ErrorKind::InvalidInput,
+            crate::error::ErrorKind::BadInput,
             format!("cannot compute a row's token: {e}"),
         )),
     }

@@ -28,10 +28,9 @@ pub const EXIT_COMPLETED_WITH_ERRORS: u8 = 1;
 /// `load` stopped because more records failed than --max-errors allows.
 pub const EXIT_TOO_MANY_ERRORS: u8 = 2;
 /// The run could not start or had to stop (bad command line, no connection, unknown
-/// table, bad input).
+/// table, bad input). Errors get their code from their kind (`ErrorKind::exit_code`:
+/// also 1 for failed token ranges and 4 for Ctrl-C or SIGTERM).
 pub const EXIT_FATAL: u8 = 3;
-/// Stopped by Ctrl-C or SIGTERM.
-pub const EXIT_INTERRUPTED: u8 = 4;
 
 #[derive(Parser)]
 #[command(
@@ -76,11 +75,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
 
 /// The exit code for an error that ended the run.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    match err.downcast_ref::<Error>().map(Error::kind) {
-        Some(ErrorKind::Interrupted) => EXIT_INTERRUPTED,
-        Some(ErrorKind::IncompleteScan) => EXIT_COMPLETED_WITH_ERRORS,
-        _ => EXIT_FATAL,
-    }
+    err.downcast_ref::<Error>().map_or(EXIT_FATAL, |e| e.kind().exit_code())
 }
 
 /// Which table, and how to reach its cluster: the flags every subcommand shares. Short
@@ -290,6 +285,17 @@ impl ScanArgs {
 }
 
 /// Resolves when the user asks the run to stop (Ctrl-C or SIGTERM).
+/// A token cancelled on the first Ctrl-C or SIGTERM: how the CLI stops a library job.
+pub fn cancel_on_signal() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        interrupted().await;
+        cancel.cancel();
+    });
+    token
+}
+
 pub async fn interrupted() -> Error {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]

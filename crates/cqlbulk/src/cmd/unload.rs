@@ -1,20 +1,16 @@
 //! `cqlbulk unload`: a whole table to CSV, JSON or Parquet files (or stdout), or to an
 //! Apache Iceberg table.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
-use cqlbulk::cluster::ClusterView;
 use cqlbulk::lake::schema::{self, DecimalAs, ExplicitOptions, TimeAs, TimestampAs, TypeOptions, VarintAs};
-use cqlbulk::lake::{self, DataFileOptions, DataFileTarget, ExportConfig};
-use cqlbulk::operation::{Operation, OperationSpec};
-use cqlbulk::progress::{Progress, Reporter};
-use cqlbulk::scan::ScanPlan;
+use cqlbulk::lake::{DataFileOptions, ExportConfig};
+use cqlbulk::progress::Display;
 use cqlbulk::sink::format::{CsvOptions, JsonOptions, ParquetCompression, ParquetOptions};
-use cqlbulk::sink::{Compression, Destination, FileLayout, Format};
-use cqlbulk::unload::{self, Selection};
+use cqlbulk::sink::{Compression, Format};
+use cqlbulk::unload::{self, Output, Selection, Status, UnloadConfig};
 use cqlbulk::{Error, ErrorKind};
 
 use super::iceberg::CatalogArgs;
@@ -280,269 +276,82 @@ impl Args {
     }
 }
 
+impl Args {
+    /// Where the rows go, as the library's job takes it.
+    fn output(&self) -> anyhow::Result<Output> {
+        let (format, compression) = self.format_and_compression()?;
+        let table = self.connection.table_name();
+        Ok(match (&self.format, self.url.as_deref()) {
+            (FormatArg::Null, _) => Output::Discard,
+            (FormatArg::Iceberg, Some(_)) => bail!(
+                "--format iceberg writes to a catalog: give --warehouse DIR or --catalog-uri URL, not --url"
+            ),
+            (FormatArg::Iceberg, None) => Output::Iceberg {
+                export: self.export_config(&table.keyspace, &table.table)?,
+                files: DataFileOptions {
+                    target_file_size: usize::try_from(self.target_file_size).unwrap_or(usize::MAX),
+                    max_open_files: self.max_open_files,
+                    row_group_rows: self.row_group_rows,
+                },
+            },
+            (_, Some("-")) | (FormatArg::Csv | FormatArg::Json, None) => {
+                Output::Stdout { format, compression }
+            }
+            (FormatArg::Parquet, None) => bail!("--format parquet needs --url DIR"),
+            (_, Some(dir)) => Output::Directory {
+                dir: std::path::absolute(dir).with_context(|| format!("bad output path {dir}"))?,
+                format,
+                compression,
+                max_rows_per_file: self.max_rows_per_file,
+                max_bytes_per_file: self.max_bytes_per_file,
+            },
+        })
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<u8> {
-    let connection = args.connection.connection_config(scylla::statement::Consistency::LocalOne)?;
-    let table = args.connection.table_name();
-    let (format, compression) = args.format_and_compression()?;
-    let output = match (&args.format, args.url.as_deref()) {
-        (FormatArg::Null, _) => Output::Discard,
-        (FormatArg::Iceberg, Some(_)) => bail!(
-            "--format iceberg writes to a catalog: give --warehouse DIR or --catalog-uri URL, not --url"
-        ),
-        (FormatArg::Iceberg, None) => Output::Iceberg(args.export_config(&table.keyspace, &table.table)?),
-        (_, Some("-")) | (FormatArg::Csv | FormatArg::Json, None) => Output::Stdout,
-        (FormatArg::Parquet, None) => bail!("--format parquet needs --url DIR"),
-        (_, Some(dir)) => Output::Directory(absolute(Path::new(dir))?),
+    let config = UnloadConfig {
+        connection: args.connection.connection_config(scylla::statement::Consistency::LocalOne)?,
+        table: args.connection.table_name(),
+        scan: args.scan.scan_config(&args.connection),
+        selection: Selection {
+            columns: args.columns.clone(),
+            writetime: args.writetime,
+            ttl: args.ttl,
+            query: args.query.clone(),
+        },
+        output: args.output()?,
+        log_dir: args.log_dir.clone(),
+        resume: args.resume.clone(),
     };
-    if matches!(output, Output::Stdout) && args.resume.is_some() {
-        bail!("--resume needs files to finish: give --url DIR (stdout output cannot be resumed)");
-    }
-    let selection = Selection {
-        columns: args.columns.clone(),
-        writetime: args.writetime,
-        ttl: args.ttl,
-        query: args.query.clone(),
-    };
-
-    let session = connection.connect(&table.keyspace).await?;
-    let view = ClusterView::read(&session, &table).await?;
-    let cql = unload::select_cql(&view, &selection)?;
-    let (statement, columns) = unload::prepare(&session, &view, &cql, connection.page_size).await?;
-    let schema = Arc::new(cqlbulk::types::arrow_schema(columns.iter().map(|(n, t)| (n.as_str(), t))));
-    let mut plan = ScanPlan::new(&view, &args.scan.scan_config(&args.connection))?;
-
-    let output_text = match &output {
-        Output::Iceberg(export) => export.describe(),
-        Output::Directory(dir) => dir.display().to_string(),
-        Output::Stdout => "-".to_string(),
-        Output::Discard => "null".to_string(),
-    };
-    let format_name = format!("{:?}", args.format).to_lowercase();
-    let operation = match &args.resume {
-        None => {
-            let mut ranges: Vec<_> = plan.splits.iter().map(|s| (s.index, s.range)).collect();
-            ranges.sort_by_key(|(index, _)| *index);
-            Operation::create(
-                &args.log_dir,
-                OperationSpec {
-                    operation_id: String::new(),
-                    run_id: String::new(),
-                    keyspace: table.keyspace.clone(),
-                    table: table.table.clone(),
-                    format: format_name.clone(),
-                    output: output_text.clone(),
-                    splits: ranges.iter().map(|(_, r)| (r.start(), r.end())).collect(),
-                },
-            )?
-        }
-        Some(dir) => {
-            let operation = Operation::<OperationSpec>::resume(dir)?;
-            let spec = &operation.spec;
-            if (spec.keyspace.as_str(), spec.table.as_str(), spec.format.as_str(), spec.output.as_str())
-                != (table.keyspace.as_str(), table.table.as_str(), format_name.as_str(), output_text.as_str())
-            {
-                bail!(
-                    "--resume {}: that run unloaded {}.{} as {} to {}; give the same table, --format and --url",
-                    dir.display(),
-                    spec.keyspace,
-                    spec.table,
-                    spec.format,
-                    spec.output
-                );
-            }
-            plan = unload::resume_plan(&view, &plan, &spec.ranges()?, &operation.done)?;
-            operation
-        }
-    };
-
-    let mut iceberg = None;
-    let destination = match &output {
-        Output::Iceberg(export) => {
-            let columns = schema::cql_columns(&view, &columns);
-            let target = export.prepare(&columns).await?;
-            let prepared = &target.prepared;
-            operation.log(&format!(
-                "iceberg: {} {}{}{}",
-                target.ident,
-                if prepared.created { "created" } else { "exists" },
-                if prepared.added_columns.is_empty() {
-                    String::new()
-                } else {
-                    format!("; columns added: {}", prepared.added_columns.join(", "))
-                },
-                if prepared.dropped_columns.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; columns no longer in Cassandra (written as null): {}",
-                        prepared.dropped_columns.join(", ")
-                    )
-                },
-            ));
-            let file_prefix = format!("cqlbulk-{}", operation.spec.run_id);
-            if args.resume.is_some() {
-                if let Some(snapshot_id) = lake::committed_snapshot(&target.table, &operation.spec.run_id) {
-                    // The last attempt committed and then stopped before it could say so.
-                    operation.log(&format!("resume: run already committed as snapshot {snapshot_id}"));
-                    let rows: u64 = operation.done.iter().map(|d| d.rows).sum();
-                    operation.write_summary(&serde_json::json!({
-                        "operation": operation.spec.operation_id,
-                        "status": "complete",
-                        "output": output_text,
-                        "rows": rows,
-                        "snapshot_id": snapshot_id,
-                    }))?;
-                    if !args.scan.quiet {
-                        eprintln!(
-                            "unload: {table}: already committed as snapshot {snapshot_id} of {}; nothing to do",
-                            target.ident
-                        );
-                    }
-                    return Ok(EXIT_OK);
-                }
-                let recorded =
-                    operation.done.iter().flat_map(|d| d.files.iter().map(|f| f.name.clone())).collect();
-                let removed = lake::remove_unrecorded_files(&target.table, &file_prefix, &recorded)?;
-                operation.log(&format!(
-                    "resume: {} splits already done, {removed} unrecorded data files removed",
-                    operation.done.len()
-                ));
-            }
-            let options = DataFileOptions {
-                target_file_size: usize::try_from(args.target_file_size).unwrap_or(usize::MAX),
-                max_open_files: args.max_open_files,
-                row_group_rows: args.row_group_rows,
-            };
-            let keys = view.table.partition_key.iter().chain(&view.table.clustering_key).cloned().collect();
-            let data_files = DataFileTarget::new(&target.table, file_prefix, options, keys)?;
-            iceberg = Some(target);
-            Destination::Iceberg(Arc::new(data_files))
-        }
-        Output::Discard => Destination::Discard,
-        Output::Stdout => Destination::stdout(&format, compression, schema.clone())?,
-        Output::Directory(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
-            let layout = FileLayout {
-                dir: dir.clone(),
-                prefix: format!("{}-{}", sanitize(&table.table), operation.spec.run_id),
-                max_rows_per_file: args.max_rows_per_file.unwrap_or(u64::MAX).max(1),
-                max_bytes_per_file: args.max_bytes_per_file.unwrap_or(u64::MAX),
-            };
-            if args.resume.is_some() {
-                let removed = unload::remove_unrecorded_files(&layout, &operation.done)?;
-                operation.log(&format!(
-                    "resume: {} splits already done, {removed} unrecorded files removed",
-                    operation.done.len()
-                ));
-            }
-            Destination::Directory { layout, format: format.clone(), compression, schema: schema.clone() }
-        }
-    };
-    operation.log(&format!(
-        "start: {table} as {format_name} to {output_text}; {} splits to read; query: {cql}",
-        plan.splits.len()
-    ));
-
-    let progress = Arc::new(Progress::new(operation.spec.splits.len()));
-    // A resumed run starts where the last one stopped.
-    for done in &operation.done {
-        if let Some(range) = cqlbulk_ring::TokenRange::new(done.start, done.end) {
-            progress.split_done(&range);
-        }
-    }
-    let reporter = Reporter::start("unload", progress.clone(), args.scan.progress());
-    let report = tokio::select! {
-        report = unload::unload(&session, &plan, &statement, &columns, &destination, &operation, &progress) => report,
-        err = super::interrupted() => {
-            drop(reporter);
-            operation.log("interrupted");
-            let summary = serde_json::json!({"operation": operation.spec.operation_id, "status": "interrupted"});
-            operation.write_summary(&summary)?;
-            return Err(Error::new(
-                ErrorKind::Interrupted,
-                format!("{err}; finished ranges are recorded: resume with --resume {}", operation.dir.display()),
-            )
-            .into());
-        }
-    };
-    reporter.finish();
-    destination.finish().context("cannot finish the output")?;
-
-    let mut snapshot_id = None;
-    if let (Some(target), true) = (&iceberg, report.failures.is_empty()) {
-        let data_files: Vec<String> = report.done.iter().flat_map(|d| d.data_files.iter().cloned()).collect();
-        let properties = std::collections::HashMap::from([
-            (lake::RUN_ID_PROPERTY.to_string(), operation.spec.run_id.clone()),
-            (lake::SOURCE_CLUSTER_PROPERTY.to_string(), view.cluster_name.clone()),
-            (lake::SOURCE_TABLE_PROPERTY.to_string(), format!("{}.{}", table.keyspace, table.table)),
-            (lake::ROWS_PROPERTY.to_string(), report.rows().to_string()),
-            (lake::SPLITS_PROPERTY.to_string(), operation.spec.splits.len().to_string()),
-            (lake::VERSION_PROPERTY.to_string(), env!("CARGO_PKG_VERSION").to_string()),
-        ]);
-        let committed = lake::commit_run(
-            target.catalog.as_ref(),
-            &target.ident,
-            &operation.spec.run_id,
-            &data_files,
-            properties,
-        )
-        .await
-        .map_err(|e| {
-            operation.log(&format!("commit failed: {e}"));
-            e.context(format!(
-                "data files are written; retry the commit with --resume {}",
-                operation.dir.display()
-            ))
-        })?;
-        operation.log(&format!(
-            "committed snapshot {} ({} data files)",
-            committed.snapshot_id(),
-            data_files.len()
-        ));
-        snapshot_id = Some(committed.snapshot_id());
-    }
-
-    let elapsed = progress.snapshot().elapsed.as_secs_f64();
-    let status = if report.failures.is_empty() { "complete" } else { "failed" };
-    let summary = serde_json::json!({
-        "operation": operation.spec.operation_id,
-        "status": status,
-        "keyspace": table.keyspace,
-        "table": table.table,
-        "format": format_name,
-        "output": output_text,
-        "rows": report.rows(),
-        "bytes": report.bytes(),
-        "files": report.files(),
-        "splits": operation.spec.splits.len(),
-        "splits_done": report.done.len(),
-        "splits_failed": report.failures.len(),
-        "retries": progress.snapshot().retries,
-        "snapshot_id": snapshot_id,
-        "elapsed_seconds": elapsed,
-        "rows_per_second": report.rows() as f64 / elapsed.max(1e-3),
-        "errors": report.failures.iter().map(ToString::to_string).collect::<Vec<_>>(),
-    });
-    operation.write_summary(&summary)?;
-    operation.log(&format!("end: {status}, {} rows, {} files", report.rows(), report.files()));
+    let display = Display::new(args.scan.progress());
+    let summary = unload::run(&config, &display, &super::cancel_on_signal()).await?;
+    let table = &config.table;
     if !args.scan.quiet {
-        let snapshot = match (&iceberg, snapshot_id) {
-            (Some(target), Some(id)) => format!("; snapshot {id} of {}", target.ident),
+        if summary.already_committed {
+            eprintln!(
+                "unload: {table}: already committed as snapshot {} of {}; nothing to do",
+                summary.snapshot_id.unwrap_or_default(),
+                summary.iceberg_table.as_deref().unwrap_or_default()
+            );
+            return Ok(EXIT_OK);
+        }
+        let snapshot = match (&summary.iceberg_table, summary.snapshot_id) {
+            (Some(ident), Some(id)) => format!("; snapshot {id} of {ident}"),
             _ => String::new(),
         };
         eprintln!(
             "unload: {table}: {} rows, {} files, {:.1} MiB in {:.2}s ({} rows/s){snapshot}; operation {}",
-            report.rows(),
-            report.files(),
-            report.bytes() as f64 / (1024.0 * 1024.0),
-            elapsed,
-            (report.rows() as f64 / elapsed.max(1e-3)) as u64,
-            operation.dir.display()
+            summary.rows,
+            summary.files,
+            summary.bytes as f64 / (1024.0 * 1024.0),
+            summary.elapsed_seconds,
+            summary.rows_per_second as u64,
+            summary.operation_dir.display()
         );
     }
-    if !report.failures.is_empty() {
-        for failure in &report.failures {
+    if summary.status == Status::Failed {
+        for failure in &summary.errors {
             eprintln!("unload: failed: {failure}");
         }
         return Err(Error::new(
@@ -550,28 +359,12 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             format!(
                 "{table}: {} of {} token ranges failed and are not in the output; after fixing the cause, \
                  resume with --resume {}",
-                report.failures.len(),
-                operation.spec.splits.len(),
-                operation.dir.display()
+                summary.splits_failed,
+                summary.splits,
+                summary.operation_dir.display()
             ),
         )
         .into());
     }
     Ok(EXIT_OK)
-}
-
-enum Output {
-    Iceberg(ExportConfig),
-    Directory(PathBuf),
-    Stdout,
-    Discard,
-}
-
-fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("bad output path {}", path.display()))
-}
-
-/// A table name as a safe file name part.
-fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
 }

@@ -44,7 +44,7 @@ impl CatalogConfig {
         match self {
             CatalogConfig::Sql { warehouse, name } => {
                 std::fs::create_dir_all(warehouse).map_err(|e| {
-                    Error::new(ErrorKind::InvalidInput, format!("--warehouse {}: {e}", warehouse.display()))
+                    Error::new(ErrorKind::BadInput, format!("--warehouse {}: {e}", warehouse.display()))
                 })?;
                 let database = warehouse.join(SQL_CATALOG_FILE);
                 let props = HashMap::from([
@@ -85,7 +85,7 @@ impl CatalogConfig {
 /// `namespace.table` as an Iceberg identifier; the namespace may be dotted (`a.b`).
 pub fn table_ident(namespace: &str, table: &str) -> Result<TableIdent> {
     let namespace = NamespaceIdent::from_strs(namespace.split('.'))
-        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("namespace {namespace}: {e}")))?;
+        .map_err(|e| Error::new(ErrorKind::BadInput, format!("namespace {namespace}: {e}")))?;
     Ok(TableIdent::new(namespace, table.to_string()))
 }
 
@@ -99,6 +99,10 @@ pub fn catalog_error(context: &str, err: iceberg::Error) -> Error {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    let error = Error::new(ErrorKind::Catalog, format!("{context}: {}: {message}", err.kind().into_static()));
+    let kind = match err.kind() {
+        iceberg::ErrorKind::CatalogCommitConflicts => ErrorKind::Conflict,
+        _ => ErrorKind::Catalog,
+    };
+    let error = Error::new(kind, format!("{context}: {}: {message}", err.kind().into_static()));
     if retryable { error.retryable() } else { error }
 }

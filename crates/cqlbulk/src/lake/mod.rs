@@ -1,10 +1,12 @@
-//! Apache Iceberg tables as an unload destination.
+//! Apache Iceberg tables: catalogs (`catalog`), the CQL ↔ Iceberg type mapping (`schema`,
+//! `convert`), data files (`writer`), the commit of a run's snapshot, and scans (`scan`).
 //!
-//! A run writes every split's rows as Parquet data files (`writer`), records them in the
-//! checkpoint, and when all splits are done commits them as one append snapshot whose
-//! summary carries the run id. Nothing is visible before that commit, so a crashed run
-//! leaves no partial data; resume reuses the recorded files and commits once, and a run id
-//! already among the table's snapshots is never committed again.
+//! The unload protocol built from these lives in [`crate::sink::iceberg`]: every split's
+//! data files are recorded in the checkpoint, and once all splits are done they are
+//! committed as one append snapshot whose summary carries the run id. Nothing is visible
+//! before that commit, so a crashed run leaves no partial data; resume reuses the recorded
+//! files and commits once, and a run id already among the table's snapshots is never
+//! committed again.
 
 pub mod catalog;
 pub mod convert;
@@ -172,7 +174,7 @@ fn check_partitioning(table: &Table, terms: &[PartitionTerm]) -> Result<()> {
     let wanted: Vec<String> = terms.iter().map(ToString::to_string).collect();
     if current != wanted {
         return Err(Error::new(
-            ErrorKind::InvalidInput,
+            ErrorKind::BadInput,
             format!(
                 "--partition-by {}: the Iceberg table is partitioned by {}; changing the partitioning \
                  of an existing table is not supported: drop --partition-by or export to a new table",
@@ -239,7 +241,7 @@ pub async fn commit_run(
         .collect::<iceberg::Result<Vec<_>>>()
         .map_err(|e| {
             Error::new(
-                ErrorKind::InvalidInput,
+                ErrorKind::BadInput,
                 format!(
                     "{context}: a data file recorded in the checkpoint does not fit the table \
                      (was it changed since the run started?): {e}"
@@ -275,7 +277,7 @@ pub fn remove_unrecorded_files(
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::new(ErrorKind::InvalidInput, format!("{}: {e}", dir.display()))),
+            Err(e) => return Err(Error::io(dir.display(), e)),
         };
         for entry in entries.flatten() {
             let path = entry.path();
@@ -284,8 +286,7 @@ pub fn remove_unrecorded_files(
             } else if entry.file_name().to_string_lossy().starts_with(file_prefix)
                 && !recorded.contains(&path)
             {
-                std::fs::remove_file(&path)
-                    .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("{}: {e}", path.display())))?;
+                std::fs::remove_file(&path).map_err(|e| Error::io(path.display(), e))?;
                 removed += 1;
             }
         }

@@ -135,7 +135,7 @@ impl IcebergSource {
 }
 
 fn invalid(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidInput, message)
+    Error::new(ErrorKind::BadInput, message)
 }
 
 /// `a >= 5 AND b = 'x' AND c IS NULL`: comparisons of a column with a literal, joined by

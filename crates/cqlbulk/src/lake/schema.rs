@@ -152,7 +152,7 @@ fn parse_number(text: &str) -> Result<u32> {
 }
 
 fn invalid(message: String) -> Error {
-    Error::new(ErrorKind::InvalidInput, message)
+    Error::new(ErrorKind::BadInput, message)
 }
 
 /// The Iceberg type of a CQL type. Field ids are placeholders from `ids`; the catalog assigns
@@ -249,7 +249,7 @@ fn optional(ids: &mut i32, name: &str, typ: Type) -> NestedFieldRef {
 }
 
 fn unsupported(what: &str) -> Error {
-    Error::new(ErrorKind::InvalidInput, format!("the CQL type {what} has no Iceberg mapping"))
+    Error::new(ErrorKind::BadInput, format!("the CQL type {what} has no Iceberg mapping"))
 }
 
 /// What a column is in the Cassandra table.
@@ -326,7 +326,7 @@ pub fn new_table_schema(columns: &[CqlColumn], options: &TypeOptions) -> Result<
     if identifier_possible {
         builder = builder.with_identifier_field_ids(identifier);
     }
-    builder.build().map_err(|e| Error::new(ErrorKind::InvalidInput, format!("Iceberg schema: {e}")))
+    builder.build().map_err(|e| Error::new(ErrorKind::BadInput, format!("Iceberg schema: {e}")))
 }
 
 /// The `cqlbulk.cql-columns` property value.
@@ -365,7 +365,7 @@ pub fn evolve(
                 let same = same_shape(existing, &wanted, false);
                 if !same && (explicit.any() || !is_home_of(existing, &column.typ)) {
                     return Err(Error::new(
-                        ErrorKind::InvalidInput,
+                        ErrorKind::BadInput,
                         format!(
                             "column {} ({}) is {} in the Iceberg table, but this export maps it to {}; \
                              give the type options the table was created with, or export to a new table",
@@ -377,7 +377,7 @@ pub fn evolve(
                     && doc != &column.cql_type
                 {
                     return Err(Error::new(
-                        ErrorKind::InvalidInput,
+                        ErrorKind::BadInput,
                         format!(
                             "column {} is {} in Cassandra but was exported as {doc}; \
                              a column whose type changed needs a new Iceberg table",
@@ -392,7 +392,7 @@ pub fn evolve(
         if !columns.iter().any(|c| c.name == field.name) {
             if field.required {
                 return Err(Error::new(
-                    ErrorKind::InvalidInput,
+                    ErrorKind::BadInput,
                     format!(
                         "the Iceberg table requires column {}, which the export does not have",
                         field.name
@@ -484,9 +484,8 @@ impl fmt::Display for PartitionTerm {
 
 /// Parses `day(ts), bucket(16, id), truncate(4, name), region` (Spark SQL's spelling).
 pub fn parse_partition_by(text: &str) -> Result<Vec<PartitionTerm>> {
-    let bad = |term: &str, why: &str| {
-        Error::new(ErrorKind::InvalidInput, format!("--partition-by: '{term}': {why}"))
-    };
+    let bad =
+        |term: &str, why: &str| Error::new(ErrorKind::BadInput, format!("--partition-by: '{term}': {why}"));
     let mut terms = Vec::new();
     for term in split_top_level(text) {
         let term = term.trim();
@@ -562,13 +561,13 @@ pub fn partition_spec(terms: &[PartitionTerm], schema: &Schema) -> Result<Unboun
     for term in terms {
         let field = schema.field_by_name(&term.column).ok_or_else(|| {
             Error::new(
-                ErrorKind::InvalidInput,
+                ErrorKind::BadInput,
                 format!("--partition-by {term}: the table has no column {}", term.column),
             )
         })?;
         if !matches!(field.field_type.as_ref(), Type::Primitive(_)) {
             return Err(Error::new(
-                ErrorKind::InvalidInput,
+                ErrorKind::BadInput,
                 format!(
                     "--partition-by {term}: {} is a {}, not a primitive type",
                     term.column, field.field_type
@@ -577,7 +576,7 @@ pub fn partition_spec(terms: &[PartitionTerm], schema: &Schema) -> Result<Unboun
         }
         term.transform.result_type(&field.field_type).map_err(|_| {
             Error::new(
-                ErrorKind::InvalidInput,
+                ErrorKind::BadInput,
                 format!(
                     "--partition-by {term}: {} cannot apply to {} ({})",
                     term.transform, term.column, field.field_type
@@ -592,7 +591,7 @@ pub fn partition_spec(terms: &[PartitionTerm], schema: &Schema) -> Result<Unboun
         };
         builder = builder
             .add_partition_field(field.id, name, term.transform)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("--partition-by {term}: {e}")))?;
+            .map_err(|e| Error::new(ErrorKind::BadInput, format!("--partition-by {term}: {e}")))?;
     }
     Ok(builder.build())
 }

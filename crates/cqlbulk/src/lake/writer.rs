@@ -28,7 +28,7 @@ use parquet::file::properties::WriterProperties;
 
 use super::convert::{ConvertError, convert_batch};
 use crate::error::{Error, ErrorKind, Result};
-use crate::sink::WrittenFile;
+use crate::operation::WrittenFile;
 use crate::text::ColumnText;
 
 /// Row-group memory one worker's open data files may hold together.
@@ -282,7 +282,7 @@ impl SplitWriter {
             }
         }
         Error::new(
-            ErrorKind::InvalidInput,
+            ErrorKind::BadInput,
             format!("column {}, key ({}): {}", err.path, key.join(", "), err.message),
         )
     }

@@ -643,16 +643,17 @@ async fn prepare(
     bind: Vec<usize>,
     options: &WriteOptions,
 ) -> Result<Statement> {
-    let mut prepared = session.prepare(cql).await.map_err(|e| {
-        Error::new(ErrorKind::InvalidInput, format!("cannot prepare `{cql}`: {}", one_line(&e)))
-    })?;
+    let mut prepared = session
+        .prepare(cql)
+        .await
+        .map_err(|e| Error::new(ErrorKind::BadInput, format!("cannot prepare `{cql}`: {}", one_line(&e))))?;
     prepared.set_consistency(options.consistency);
     prepared.set_is_idempotent(!options.counter);
     Ok(Statement { prepared, bind: Arc::new(bind) })
 }
 
 fn invalid(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidInput, message)
+    Error::new(ErrorKind::BadInput, message)
 }
 
 /// A record that was not loaded, as one line of `bad.jsonl`. `chunk` (the source's chunk

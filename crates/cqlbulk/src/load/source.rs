@@ -21,9 +21,9 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use super::csv::{CsvReadOptions, CsvReader, UTF8_BOM};
+use crate::compress::Compression;
 use crate::error::{Error, ErrorKind, Result};
 use crate::parse::json_as_text;
-use crate::sink::Compression;
 
 /// Records per chunk of a text file, and the most text one chunk holds.
 const CHUNK_RECORDS: usize = 10_000;
@@ -183,7 +183,7 @@ fn collect_files(dir: &Path, extension: &str, out: &mut Vec<PathBuf>) -> std::io
 }
 
 fn invalid(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidInput, message)
+    Error::new(ErrorKind::BadInput, message)
 }
 
 /// The bytes of stdin that `peek_fields` read: stdin cannot be opened a second time, so

@@ -214,7 +214,7 @@ impl Writer {
                         });
                     }
                     self.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(backoff(attempt)).await;
+                    tokio::time::sleep(crate::retry::Backoff::WRITE.delay(attempt)).await;
                 }
             }
         }
@@ -296,10 +296,4 @@ fn is_overload(err: &ExecutionError) -> bool {
 /// Inserts are idempotent: whatever may have been a passing fault is tried again.
 fn is_retryable(err: &ExecutionError) -> bool {
     crate::connect::request_error(err.clone()).is_retryable()
-}
-
-/// 100 ms doubling per attempt, at most 5 s, with jitter so retries do not march in step.
-fn backoff(attempt: u32) -> Duration {
-    let base = 100u64.saturating_mul(1 << attempt.min(6)).min(5_000);
-    Duration::from_millis(base / 2 + rand::random::<u64>() % (base / 2 + 1))
 }

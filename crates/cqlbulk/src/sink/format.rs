@@ -8,7 +8,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCodec, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use super::compress::{Compression, Encoder};
+use crate::compress::{Compression, Encoder};
 use crate::text::ColumnText;
 
 /// What to write, with its options.
@@ -71,13 +71,18 @@ pub enum ParquetCompression {
 
 impl Format {
     /// File name extension, compression suffix included (`csv.gz`, `parquet`).
-    pub fn extension(&self, compression: Compression) -> String {
-        let base = match self {
+    /// `csv`, `json`, `parquet` or `null`.
+    pub fn name(&self) -> &'static str {
+        match self {
             Format::Csv(_) => "csv",
             Format::Json(_) => "json",
             Format::Parquet(_) => "parquet",
             Format::Null => "null",
-        };
+        }
+    }
+
+    pub fn extension(&self, compression: Compression) -> String {
+        let base = self.name();
         match compression.extension() {
             Some(suffix) => format!("{base}.{suffix}"),
             None => base.to_string(),

@@ -1,12 +1,16 @@
 //! Where unloaded rows go: a directory of files, an Iceberg table, standard output, or nowhere.
 //!
+//! A run's [`Destination`] gives each split attempt a [`SplitSink`] (write batches, then
+//! commit → what was written); before a resumed run writes, [`Destination::resume`] clears
+//! what no finished split recorded; at the end [`Destination::finish`] closes the run.
+//!
 //! Each split writes its own files, rolled by rows or bytes, under hidden temporary names;
 //! they get their final names only when the whole split has been read. So a file that is
 //! visible is complete, and a crash leaves nothing visible that resume would repeat. Iceberg
-//! data files become visible only with the run's snapshot (see [`crate::lake`]).
+//! data files become visible only with the run's snapshot (see [`iceberg`]).
 
-pub mod compress;
 pub mod format;
+pub mod iceberg;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -16,19 +20,12 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use serde::{Deserialize, Serialize};
 
-pub use compress::Compression;
+use crate::operation::SplitDone;
+
+pub use crate::compress::Compression;
+pub use crate::operation::WrittenFile;
 pub use format::{Format, FormatWriter, open_writer};
-
-/// A finished output file.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WrittenFile {
-    /// File name inside the output directory.
-    pub name: String,
-    pub rows: u64,
-    pub bytes: u64,
-}
 
 /// File naming and rolling limits of a directory destination.
 #[derive(Clone, Debug)]
@@ -49,6 +46,28 @@ impl FileLayout {
     pub fn is_run_file(&self, name: &str) -> bool {
         name.starts_with(&self.prefix) || name.strip_prefix('.').is_some_and(|n| n.starts_with(&self.prefix))
     }
+
+    /// Removes this run's files that no finished split claims (temporary files, or files
+    /// renamed just before a crash kept the checkpoint from recording them), so the output
+    /// ends with each row exactly once.
+    fn remove_unrecorded_files(&self, done: &[SplitDone]) -> crate::Result<usize> {
+        let recorded: std::collections::HashSet<&str> =
+            done.iter().flat_map(|d| d.files.iter().map(|f| f.name.as_str())).collect();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(write_error(with_path(e, &self.dir))),
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if self.is_run_file(&name) && !recorded.contains(name.as_str()) {
+                fs::remove_file(entry.path()).map_err(|e| write_error(with_path(e, &entry.path())))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
 }
 
 /// Where the rows of a run go.
@@ -61,8 +80,26 @@ pub enum Destination {
     },
     /// One stream shared by all splits; rows of different splits interleave by batch.
     Stdout(Arc<Mutex<Option<Box<dyn FormatWriter>>>>),
-    Iceberg(Arc<crate::lake::DataFileTarget>),
+    Iceberg(iceberg::IcebergSink),
     Discard,
+}
+
+/// What [`Destination::resume`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resumed {
+    /// Files of earlier attempts that no finished split recorded, now deleted.
+    Removed(usize),
+    /// An earlier attempt committed the run's Iceberg snapshot: nothing is left to do.
+    Committed { snapshot_id: i64 },
+}
+
+/// Facts about a run that an Iceberg snapshot records.
+#[derive(Clone, Debug)]
+pub struct RunFacts {
+    pub source_cluster: String,
+    /// `keyspace.table`.
+    pub source_table: String,
+    pub splits: usize,
 }
 
 impl Destination {
@@ -75,7 +112,7 @@ impl Destination {
     /// whatever it wrote to files.
     pub fn split_sink(&self, split: usize) -> SplitSink<'_> {
         match self {
-            Destination::Iceberg(target) => SplitSink::Iceberg(target.split_writer(split)),
+            Destination::Iceberg(sink) => SplitSink::Iceberg(sink.files.split_writer(split)),
             _ => SplitSink::Files(FileSplitSink {
                 destination: self,
                 split,
@@ -87,14 +124,31 @@ impl Destination {
         }
     }
 
-    /// Ends the stdout stream (closing bracket, compression trailer); nothing for files.
-    pub fn finish(&self) -> io::Result<()> {
-        if let Destination::Stdout(shared) = self
-            && let Some(writer) = shared.lock().expect("writer lock").take()
-        {
-            writer.finish()?;
+    /// Before a resumed run writes anything: see [`Resumed`]. `done` are the splits
+    /// earlier attempts finished.
+    pub fn resume(&self, done: &[SplitDone]) -> crate::Result<Resumed> {
+        match self {
+            Destination::Directory { layout, .. } => {
+                layout.remove_unrecorded_files(done).map(Resumed::Removed)
+            }
+            Destination::Iceberg(sink) => sink.resume(done),
+            Destination::Stdout(_) | Destination::Discard => Ok(Resumed::Removed(0)),
         }
-        Ok(())
+    }
+
+    /// Ends the run once every split is `done`: ends the stdout stream (closing bracket,
+    /// compression trailer) or commits the Iceberg snapshot, whose id it returns.
+    pub async fn finish(&self, done: &[SplitDone], facts: &RunFacts) -> crate::Result<Option<i64>> {
+        match self {
+            Destination::Stdout(shared) => {
+                if let Some(writer) = shared.lock().expect("writer lock").take() {
+                    writer.finish().map_err(write_error)?;
+                }
+                Ok(None)
+            }
+            Destination::Iceberg(sink) => sink.commit(done, facts).await.map(Some),
+            Destination::Directory { .. } | Destination::Discard => Ok(None),
+        }
     }
 }
 
@@ -110,7 +164,7 @@ struct OpenFile {
 /// Output of one split attempt.
 pub enum SplitSink<'a> {
     Files(FileSplitSink<'a>),
-    Iceberg(crate::lake::SplitWriter),
+    Iceberg(crate::lake::writer::SplitWriter),
 }
 
 /// What a finished split wrote.
@@ -152,7 +206,7 @@ impl SplitSink<'_> {
 }
 
 fn write_error(err: io::Error) -> crate::Error {
-    crate::Error::new(crate::ErrorKind::InvalidInput, format!("cannot write output: {err}"))
+    crate::Error::io("cannot write output", err)
 }
 
 /// Output of one split attempt to files or stdout.
