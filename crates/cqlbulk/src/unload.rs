@@ -272,7 +272,9 @@ pub async fn run(
     };
     observer.finished(true);
 
-    if report.failures.is_empty() {
+    // Stdout is ended even when ranges failed (its stream must still be well formed); an
+    // Iceberg snapshot is committed only for a complete run.
+    if report.failures.is_empty() || !matches!(destination, Destination::Iceberg(_)) {
         let facts = RunFacts {
             source_cluster: view.cluster_name.clone(),
             source_table: format!("{}.{}", table.keyspace, table.table),

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod scenarios;
+pub mod values;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
