@@ -10,7 +10,7 @@ use arrow_array::types::{Int32Type, IntervalMonthDayNanoType};
 use arrow_array::*;
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, Fields};
-use cqlbulk::encode;
+use cqlbulk::codec::encode;
 use libfuzzer_sys::fuzz_target;
 use scylla::frame::response::result::{CollectionType, ColumnType};
 

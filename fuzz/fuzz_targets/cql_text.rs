@@ -4,7 +4,7 @@
 #![no_main]
 
 use arbitrary::Unstructured;
-use cqlbulk::parse;
+use cqlbulk::codec::parse;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! never a panic; and every field's text loads into a text column.
 #![no_main]
 
-use cqlbulk::load::source::json_record;
+use cqlbulk::source::files::json_record;
 use libfuzzer_sys::fuzz_target;
 use scylla::frame::response::result::{ColumnType, NativeType};
 
@@ -12,7 +12,7 @@ fuzz_target!(|text: &str| {
         assert_eq!(values.len(), names.len());
         for value in values.into_iter().flatten() {
             let mut out = Vec::new();
-            cqlbulk::parse::encode_text(&ColumnType::Native(NativeType::Text), &value, &mut out)
+            cqlbulk::codec::parse::encode_text(&ColumnType::Native(NativeType::Text), &value, &mut out)
                 .expect("any text is a text value");
             assert_eq!(out, value.as_bytes());
         }

@@ -1,4 +1,7 @@
-//! Exact row count of a table through the scan engine.
+//! The count job: the exact number of rows of a table, every token range counted on one
+//! of its replicas (`count(*)` there, or by paging through the rows' tokens).
+//!
+//! [`run`] is the whole job (what `cqlbulk count` calls).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -10,15 +13,27 @@ use scylla::client::session::Session;
 use scylla::cluster::Node;
 use scylla::response::PagingState;
 use scylla::statement::prepared::PreparedStatement;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
-use crate::cluster::ClusterView;
-use crate::connect::request_error;
-use crate::error::{Error, ErrorKind, Result};
-use crate::progress::Progress;
-use crate::scan::{self, ScanPlan, Split, routed_to};
+use crate::cluster::{ClusterView, TableName};
+use crate::connect::{ConnectionConfig, request_error};
+use crate::error::{Error, ErrorKind, Result, unless_cancelled};
+use crate::progress::{Observer, Progress, Work};
+use crate::scan::{self, ScanConfig, ScanPlan, Split, routed_to};
+
+/// What to count, and how.
+#[derive(Clone, Debug)]
+pub struct CountConfig {
+    pub connection: ConnectionConfig,
+    pub table: TableName,
+    pub scan: ScanConfig,
+    pub method: CountMethod,
+}
 
 /// How rows are counted in a split.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum CountMethod {
     /// `SELECT count(*)` per split: the replica counts, one small answer comes back.
     #[default]
@@ -27,26 +42,45 @@ pub enum CountMethod {
     Fetch,
 }
 
-/// The rows of one split.
-#[derive(Clone, Debug)]
+/// The rows of one split: the token range `(start, end]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RangeCount {
-    pub range: TokenRange,
+    pub start: i64,
+    pub end: i64,
     /// The primary replica's address.
     pub primary: IpAddr,
     pub rows: u64,
 }
 
-/// The outcome of a count: every split's rows, and the splits that could not be read.
-pub struct CountReport {
-    pub ranges: Vec<RangeCount>,
-    pub failures: Vec<Error>,
-    pub retries: u64,
-    pub elapsed: Duration,
+impl RangeCount {
+    pub fn range(&self) -> Option<TokenRange> {
+        TokenRange::new(self.start, self.end)
+    }
 }
 
-impl CountReport {
+/// What a count found: the total, every split's rows, and the splits that could not be read
+/// (then `rows` lacks theirs).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CountSummary {
+    pub keyspace: String,
+    pub table: String,
+    pub method: CountMethod,
+    /// Rows of the splits that were read: the table's rows when `errors` is empty.
+    pub rows: u64,
+    pub splits: usize,
+    pub splits_failed: usize,
+    pub nodes: usize,
+    pub retries: u64,
+    pub elapsed_seconds: f64,
+    pub rows_per_second: f64,
+    pub ranges: Vec<RangeCount>,
+    /// One line per token range that could not be read.
+    pub errors: Vec<String>,
+}
+
+impl CountSummary {
     pub fn total(&self) -> u64 {
-        self.ranges.iter().map(|r| r.rows).sum()
+        self.rows
     }
 
     /// Rows per node, each range counted once, under its primary replica.
@@ -61,13 +95,63 @@ impl CountReport {
     /// Ranges sorted by token.
     pub fn by_range(&self) -> Vec<RangeCount> {
         let mut ranges = self.ranges.clone();
-        ranges.sort_by_key(|r| r.range);
+        ranges.sort_by_key(|r| (r.start, r.end));
         ranges
     }
 }
 
+/// Counts the rows of a table as `config` says. Progress goes to `observer`; `cancel` stops
+/// the count with an `Interrupted` error. Token ranges that cannot be read are not an
+/// error here: the summary's `errors` names them, and its total lacks their rows.
+pub async fn run(
+    config: &CountConfig,
+    observer: &dyn Observer,
+    cancel: &CancellationToken,
+) -> Result<CountSummary> {
+    let table = &config.table;
+    let session = unless_cancelled(cancel, config.connection.connect(&table.keyspace)).await?;
+    let view = unless_cancelled(cancel, ClusterView::read(&session, table)).await?;
+    let plan = ScanPlan::new(&view, &config.scan)?;
+    let progress = Arc::new(Progress::new(Work::Ring, plan.splits.len()));
+    observer.started("count", progress.clone());
+    let counted = count(&session, &view, &plan, config.method, config.connection.page_size, &progress);
+    let report = tokio::select! {
+        report = counted => report,
+        () = cancel.cancelled() => {
+            observer.finished(false);
+            return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
+        }
+    };
+    observer.finished(report.is_ok());
+    let report = report?;
+    let rows = report.ranges.iter().map(|r| r.rows).sum();
+    let elapsed_seconds = report.elapsed.as_secs_f64();
+    Ok(CountSummary {
+        keyspace: table.keyspace.clone(),
+        table: table.table.clone(),
+        method: config.method,
+        rows,
+        splits: plan.splits.len(),
+        splits_failed: report.failures.len(),
+        nodes: view.nodes.len(),
+        retries: report.retries,
+        elapsed_seconds,
+        rows_per_second: rows as f64 / elapsed_seconds.max(1e-3),
+        ranges: report.ranges,
+        errors: report.failures.iter().map(ToString::to_string).collect(),
+    })
+}
+
+/// Every split's rows, and the splits that could not be read.
+struct CountReport {
+    ranges: Vec<RangeCount>,
+    failures: Vec<Error>,
+    retries: u64,
+    elapsed: Duration,
+}
+
 /// Counts the rows of the table in `view`, reading the splits of `plan`.
-pub async fn count(
+async fn count(
     session: &Session,
     view: &ClusterView,
     plan: &ScanPlan,
@@ -109,7 +193,8 @@ pub async fn count(
     for report in reports {
         match report.result {
             Ok(rows) => ranges.push(RangeCount {
-                range: report.split.range,
+                start: report.split.range.start(),
+                end: report.split.range.end(),
                 primary: report.split.primary.address.ip(),
                 rows,
             }),

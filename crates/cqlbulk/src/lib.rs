@@ -3,17 +3,20 @@
 //! Every job is one pipeline: **source → Arrow `RecordBatch` stream → sink**.
 //!
 //! - Sources: a token-range scan of a table ([`scan`]: the ring split by
-//!   [`cqlbulk_ring`], each split read from a replica), files ([`load::source`]: CSV, JSON,
-//!   Parquet), an Iceberg table ([`lake::scan`]).
+//!   [`cqlbulk_ring`], each split read from a replica), files and Iceberg tables
+//!   ([`source`]: CSV, JSON, Parquet; any snapshot of an Iceberg table).
 //! - Sinks: files or stdout ([`sink`]), an Iceberg table ([`sink::iceberg`]: one snapshot
 //!   per run, committed exactly once), a Cassandra table ([`load::write`]).
-//! - Codecs between them: CQL wire values → Arrow ([`decode`]), Arrow → CQL ([`encode`]),
-//!   text forms both ways ([`text`], [`parse`]).
+//! - Codecs between them ([`codec`]): CQL wire values → Arrow, Arrow → CQL, text forms
+//!   both ways.
 //!
 //! The jobs: [`count`] (exact, token-aware), [`unload`] (table → files or Iceberg),
 //! [`load`] (files or Iceberg → table) and [`verify`] (table = dataset?). A run that writes
 //! keeps an operation directory ([`operation`]) so that a resumed run finishes it exactly
-//! once. The `cqlbulk` binary is glue: flags → a job's config → the job → a printed summary.
+//! once. Each job is one call, `run(&config, &observer, &cancel)`, returning a typed
+//! summary ([`unload::UnloadSummary`], [`load::LoadSummary`], …): progress goes to a
+//! [`progress::Observer`] and a [`CancellationToken`] stops it. The `cqlbulk` binary is
+//! glue: flags → a job's config → the job → a printed summary.
 //!
 //! Unloading a table to Parquet files from Rust:
 //!
@@ -48,24 +51,21 @@
 //! # }
 //! ```
 
+pub mod catalog;
 pub mod cluster;
+pub mod codec;
 pub mod compress;
 pub mod connect;
 pub mod count;
-pub mod decode;
-pub mod encode;
 pub mod error;
-pub mod lake;
 pub mod load;
 pub mod operation;
-pub mod parse;
 pub mod progress;
 pub mod retry;
 pub mod scan;
 pub mod schema;
 pub mod sink;
-pub mod text;
-pub mod types;
+pub mod source;
 pub mod unload;
 pub mod verify;
 

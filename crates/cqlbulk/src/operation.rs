@@ -166,7 +166,7 @@ impl<S: Spec> Operation<S> {
     /// failed write is ignored.
     pub fn log(&self, message: &str) {
         let mut now = String::new();
-        crate::text::write_timestamp(now_millis(), &mut now);
+        crate::codec::text::write_timestamp(now_millis(), &mut now);
         let mut file = self.log.lock().expect("log lock");
         let _ = writeln!(file, "{now} {message}");
     }
@@ -226,7 +226,7 @@ pub fn now_millis() -> i64 {
 /// `unload-ks.table-20261124-113000-ab12` and the run id `20261124113000ab12`.
 fn new_ids(keyspace: &str, table: &str, verb: &str) -> (String, String) {
     let mut stamp = String::new();
-    crate::text::write_timestamp(now_millis() / 1000 * 1000, &mut stamp);
+    crate::codec::text::write_timestamp(now_millis() / 1000 * 1000, &mut stamp);
     let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
     let suffix = format!("{:04x}", rand::random::<u16>());
     let run_id = format!("{digits}{suffix}");

@@ -1,5 +1,5 @@
-//! Progress of a scan: counters the engine updates, and a reporter that shows them as a bar
-//! on a terminal or as plain periodic lines in a log.
+//! Progress of a job: counters the job updates, an [`Observer`] that watches them, and a
+//! reporter that shows them as a bar on a terminal or as plain periodic lines in a log.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -9,8 +9,18 @@ use std::time::{Duration, Instant};
 use cqlbulk_ring::{RING_SIZE, TokenRange};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Counters shared by the workers of one scan.
+/// What a job's work is measured in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// Token-range splits of the ring (count, unload, verify): done is the ring's share.
+    Ring,
+    /// Source units (files, Iceberg data files) read in order (load): done is their share.
+    Units,
+}
+
+/// Counters shared by the workers of one job.
 pub struct Progress {
+    work: Work,
     started: Instant,
     rows: AtomicU64,
     bytes: AtomicU64,
@@ -24,9 +34,11 @@ pub struct Progress {
 /// A moment's reading of [`Progress`].
 #[derive(Clone, Copy, Debug)]
 pub struct Snapshot {
+    pub work: Work,
     pub rows: u64,
     pub bytes: u64,
-    pub ring_fraction: f64,
+    /// The share of the work done, 0 to 1: of the ring, or of the units.
+    pub fraction: f64,
     pub splits_done: u64,
     pub splits_total: u64,
     pub retries: u64,
@@ -49,14 +61,23 @@ impl Snapshot {
 
     /// Time left if the rest of the ring goes as fast as the part done.
     pub fn eta(&self) -> Option<Duration> {
-        (self.ring_fraction > 0.0)
-            .then(|| self.elapsed.mul_f64((1.0 - self.ring_fraction) / self.ring_fraction))
+        (self.fraction > 0.0).then(|| self.elapsed.mul_f64((1.0 - self.fraction) / self.fraction))
+    }
+
+    /// `of ring` or `of files`, after a percentage.
+    fn of_what(&self) -> &'static str {
+        match self.work {
+            Work::Ring => "of ring",
+            Work::Units => "of input",
+        }
     }
 }
 
 impl Progress {
-    pub fn new(splits_total: usize) -> Progress {
+    /// Counters for `splits_total` splits (or units) of `work`.
+    pub fn new(work: Work, splits_total: usize) -> Progress {
         Progress {
+            work,
             started: Instant::now(),
             rows: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -80,16 +101,27 @@ impl Progress {
         self.splits_done.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The first `units` units are finished (units are read in order).
+    pub fn units_done(&self, units: usize) {
+        self.splits_done.fetch_max(units as u64, Ordering::Relaxed);
+    }
+
     pub fn retried(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Snapshot {
+        let splits_done = self.splits_done.load(Ordering::Relaxed);
+        let fraction = match self.work {
+            Work::Ring => self.tokens_done.load(Ordering::Relaxed) as f64 / RING_SIZE as f64,
+            Work::Units => splits_done as f64 / self.splits_total.max(1) as f64,
+        };
         Snapshot {
+            work: self.work,
             rows: self.rows.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
-            ring_fraction: self.tokens_done.load(Ordering::Relaxed) as f64 / RING_SIZE as f64,
-            splits_done: self.splits_done.load(Ordering::Relaxed),
+            fraction,
+            splits_done,
             splits_total: self.splits_total,
             retries: self.retries.load(Ordering::Relaxed),
             elapsed: self.started.elapsed(),
@@ -173,7 +205,7 @@ impl Reporter {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(Some(BAR_STEPS), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:30}] {percent:>3}% of ring  {msg}  ETA {eta}")
+                ProgressStyle::with_template("{prefix} [{bar:30}] {percent:>3}%  {msg}  ETA {eta}")
                     .expect("template is valid")
                     .progress_chars("=> "),
             );
@@ -182,7 +214,7 @@ impl Reporter {
             let task = tokio::spawn(async move {
                 loop {
                     let now = progress.snapshot();
-                    shown.set_position((now.ring_fraction * BAR_STEPS as f64) as u64);
+                    shown.set_position((now.fraction * BAR_STEPS as f64) as u64);
                     shown.set_message(now.describe());
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
@@ -235,11 +267,16 @@ impl PlainLine {
         let now = self.progress.snapshot();
         let eta = now.eta().map_or("unknown".to_string(), |d| format!("{}s", d.as_secs()));
         eprintln!(
-            "{}: {:.1}% of ring, {}/{} splits, {}, ETA {eta}",
+            "{}: {:.1}% {}, {}/{} {}, {}, ETA {eta}",
             self.what,
-            now.ring_fraction * 100.0,
+            now.fraction * 100.0,
+            now.of_what(),
             now.splits_done,
             now.splits_total,
+            match now.work {
+                Work::Ring => "splits",
+                Work::Units => "units",
+            },
             now.describe()
         );
     }

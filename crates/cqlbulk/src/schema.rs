@@ -425,7 +425,7 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::cql_type_name;
+    use crate::codec::types::cql_type_name;
 
     fn parser() -> TypeParser {
         let definitions = TypeDefinitions::from([

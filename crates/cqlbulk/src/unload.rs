@@ -17,14 +17,13 @@ use scylla::statement::prepared::PreparedStatement;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::{ClusterView, TableName, quote_identifier};
+use crate::codec::decode::BatchBuilder;
 use crate::connect::{ConnectionConfig, one_line};
-use crate::decode::BatchBuilder;
 use crate::error::{Error, ErrorKind, Result, unless_cancelled};
-use crate::lake::{DataFileOptions, ExportConfig};
 use crate::operation::{Operation, OperationSpec, SplitDone};
-use crate::progress::{Observer, Progress};
+use crate::progress::{Observer, Progress, Work};
 use crate::scan::{self, ScanConfig, ScanPlan, Split};
-use crate::sink::iceberg::IcebergSink;
+use crate::sink::iceberg::{DataFileOptions, ExportConfig, IcebergSink};
 use crate::sink::{Compression, Destination, FileLayout, Format, Resumed, RunFacts};
 
 /// Everything an unload needs: what to read, from where, and where it goes.
@@ -199,7 +198,7 @@ pub async fn run(
         }
     };
 
-    let schema = Arc::new(crate::types::arrow_schema(columns.iter().map(|(n, t)| (n.as_str(), t))));
+    let schema = Arc::new(crate::codec::types::arrow_schema(columns.iter().map(|(n, t)| (n.as_str(), t))));
     let destination =
         unless_cancelled(cancel, open_destination(config, &view, &columns, schema, &operation)).await?;
     let mut summary = UnloadSummary {
@@ -249,7 +248,7 @@ pub async fn run(
         plan.splits.len()
     ));
 
-    let progress = Arc::new(Progress::new(operation.spec.splits.len()));
+    let progress = Arc::new(Progress::new(Work::Ring, operation.spec.splits.len()));
     // A resumed run starts where the last one stopped.
     for done in &operation.done {
         if let Some(range) = TokenRange::new(done.start, done.end) {
@@ -341,7 +340,7 @@ async fn open_destination(
             Destination::Directory { layout, format: format.clone(), compression: *compression, schema }
         }
         Output::Iceberg { export, files } => {
-            let cql_columns = crate::lake::schema::cql_columns(view, columns);
+            let cql_columns = crate::sink::iceberg::schema::cql_columns(view, columns);
             let keys = view.table.partition_key.iter().chain(&view.table.clustering_key).cloned().collect();
             let sink = IcebergSink::open(export, &cql_columns, &operation.spec.run_id, *files, keys).await?;
             let prepared = &sink.table.prepared;
@@ -363,7 +362,7 @@ async fn open_destination(
                     )
                 },
             ));
-            Destination::Iceberg(sink)
+            Destination::Iceberg(Box::new(sink))
         }
     })
 }

@@ -5,20 +5,276 @@
 //! rows encoded for the table's types, as `load` would write them. Each row is hashed, and
 //! per token range the row count and the sum of the hashes (order-independent) are
 //! compared. Ranges that differ are then read again row by row to name sample keys.
+//!
+//! [`run`] is the whole job (what `cqlbulk verify` calls).
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use cqlbulk_ring::TokenRange;
+use scylla::client::session::Session;
 use scylla::frame::response::result::{CollectionType, ColumnType};
+use scylla::statement::prepared::PreparedStatement;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
-use crate::decode::BatchBuilder;
-use crate::error::Result;
-use crate::load::source::Chunk;
-use crate::load::write::{BoundRow, EncodedRows};
-use crate::load::{LoadPlan, encode_chunk};
-use crate::scan::PageVisitor;
-use crate::text::ColumnText;
+use crate::cluster::{ClusterView, TableName, quote_identifier};
+use crate::codec::decode::BatchBuilder;
+use crate::codec::text::ColumnText;
+use crate::connect::ConnectionConfig;
+use crate::error::{Error, ErrorKind, Result, unless_cancelled};
+use crate::load::write::EncodedRows;
+use crate::load::{Preserve, RowPlan, encode_chunk, plan_columns};
+use crate::progress::{Observer, Progress, Work};
+use crate::scan::{self, PageVisitor, ScanConfig, ScanPlan};
+use crate::source::{Chunk, OpenedSource, Source};
+
+/// What to compare: a table, and a dataset in the shape `load` reads.
+#[derive(Clone, Debug)]
+pub struct VerifyConfig {
+    pub connection: ConnectionConfig,
+    pub table: TableName,
+    pub scan: ScanConfig,
+    pub source: Source,
+    /// `field=column` pairs, as for `load`; `None`: fields map to columns of the same name.
+    pub mapping: Option<Vec<(String, String)>>,
+    /// Differing ranges to read again row by row for sample keys.
+    pub detail_ranges: usize,
+}
+
+/// Whether the table and the dataset hold the same rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyStatus {
+    Same,
+    Different,
+}
+
+/// What verify found.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VerifySummary {
+    pub status: VerifyStatus,
+    pub keyspace: String,
+    pub table: String,
+    pub source: String,
+    pub token_ranges: usize,
+    pub differing_ranges: usize,
+    pub table_rows: u64,
+    pub dataset_rows: u64,
+    /// Dataset records that could not be read or converted (so not compared).
+    pub unreadable_records: u64,
+    /// The first few of them.
+    pub unreadable: Vec<UnreadableRecord>,
+    /// The first differing ranges, row by row.
+    pub details: Vec<RangeDetails>,
+    pub elapsed_seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UnreadableRecord {
+    pub position: u64,
+    pub reason: String,
+}
+
+/// One differing token range `(start, end]`: its rows on each side and sample keys.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RangeDetails {
+    pub start: i64,
+    pub end: i64,
+    pub table_rows: u64,
+    pub dataset_rows: u64,
+    /// Keys as `id=5, ck=…`.
+    pub only_in_table: Vec<String>,
+    pub only_in_dataset: Vec<String>,
+    pub values_differ: Vec<String>,
+}
+
+/// Compares the table and the dataset of `config`. Progress of the table scan goes to
+/// `observer`; `cancel` stops the comparison with an `Interrupted` error. Differences are
+/// not an error: the summary's status says [`VerifyStatus::Different`].
+pub async fn run(
+    config: &VerifyConfig,
+    observer: &dyn Observer,
+    cancel: &CancellationToken,
+) -> Result<VerifySummary> {
+    let table = &config.table;
+    let session = unless_cancelled(cancel, config.connection.connect(&table.keyspace)).await?;
+    let view = unless_cancelled(cancel, ClusterView::read(&session, table)).await?;
+    let mapping = config.mapping.as_deref();
+    let projection = config.source.projection(mapping);
+    let opened = unless_cancelled(cancel, OpenedSource::open(&config.source, projection.as_deref())).await?;
+    let columns =
+        plan_columns(&view, opened.schema.as_ref(), &opened.description, mapping, Preserve::default())?;
+    let json_fields: Vec<String> = columns.iter().map(|c| c.field.clone()).collect();
+    let select: Vec<String> = columns.iter().map(|c| quote_identifier(&c.name)).collect();
+    let mut plan = RowPlan::new(&view, columns);
+    plan.source_fields = opened.fields_every_file_must_fit(mapping);
+    let key_names: Vec<String> =
+        view.table.partition_key.iter().chain(&view.table.clustering_key).cloned().collect();
+    let shape = RowShape::new(&plan, &key_names);
+
+    let scan_plan = ScanPlan::new(&view, &config.scan)?;
+    let index = RangeIndex::new(scan_plan.splits.iter().map(|s| (s.index, s.range)));
+    let cql = format!(
+        "SELECT {} FROM {} WHERE {t} > ? AND {t} <= ?",
+        select.join(", "),
+        table.cql(),
+        t = view.table.token_expression()
+    );
+    let (statement, _) =
+        unless_cancelled(cancel, crate::unload::prepare(&session, &view, &cql, config.connection.page_size))
+            .await?;
+
+    // Pass 1: digests of both sides, concurrently.
+    let progress = Arc::new(Progress::new(Work::Ring, scan_plan.splits.len()));
+    observer.started("verify", progress.clone());
+    let sides = async {
+        let table_side = table_digests(&session, &scan_plan, &statement, &shape, &progress, &[]);
+        let dataset_side = dataset_digests(&opened, json_fields.clone(), &plan, &shape, &index, &[]);
+        tokio::join!(table_side, dataset_side)
+    };
+    let (table_side, dataset_side) = tokio::select! {
+        sides = sides => sides,
+        () = cancel.cancelled() => {
+            observer.finished(false);
+            return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
+        }
+    };
+    observer.finished(table_side.is_ok() && dataset_side.is_ok());
+    let (table_sums, _) = table_side?;
+    let dataset = dataset_side?;
+
+    let mut differing: Vec<usize> = Vec::new();
+    let mut summary = VerifySummary {
+        status: VerifyStatus::Same,
+        keyspace: table.keyspace.clone(),
+        table: table.table.clone(),
+        source: opened.description.clone(),
+        token_ranges: scan_plan.splits.len(),
+        differing_ranges: 0,
+        table_rows: 0,
+        dataset_rows: 0,
+        unreadable_records: 0,
+        unreadable: dataset
+            .unreadable
+            .iter()
+            .take(5)
+            .map(|(position, _, reason)| UnreadableRecord { position: *position, reason: reason.clone() })
+            .collect(),
+        details: Vec::new(),
+        elapsed_seconds: 0.0,
+    };
+    for split in &scan_plan.splits {
+        let t = table_sums.get(&split.index).copied().unwrap_or_default();
+        let d = dataset.digests.get(&split.index).copied().unwrap_or_default();
+        summary.table_rows += t.rows;
+        summary.dataset_rows += d.rows;
+        if t != d {
+            differing.push(split.index);
+        }
+    }
+    differing.sort_unstable();
+    summary.differing_ranges = differing.len();
+    summary.unreadable_records = dataset.records.saturating_sub(summary.dataset_rows);
+    if !differing.is_empty() || !dataset.unreadable.is_empty() {
+        summary.status = VerifyStatus::Different;
+    }
+
+    // Pass 2: the first differing ranges, row by row.
+    let detail: Vec<usize> = differing.iter().copied().take(config.detail_ranges).collect();
+    if !detail.is_empty() {
+        let detail_plan = ScanPlan {
+            splits: scan_plan.splits.iter().filter(|s| detail.contains(&s.index)).cloned().collect(),
+            concurrency: scan_plan.concurrency,
+            max_attempts: scan_plan.max_attempts,
+        };
+        let details = async {
+            let (_, table_rows) =
+                table_digests(&session, &detail_plan, &statement, &shape, &progress, &detail).await?;
+            let dataset_rows = dataset_digests(&opened, json_fields, &plan, &shape, &index, &detail).await?;
+            Ok::<_, Error>((table_rows, dataset_rows))
+        };
+        let (table_rows, dataset_detail) = unless_cancelled(cancel, details).await?;
+        let empty = HashMap::new();
+        let describe = |keys: &[Vec<u8>]| keys.iter().map(|k| shape.describe_key(k)).collect();
+        for split in &detail_plan.splits {
+            let diff = compare_rows(
+                table_rows.get(&split.index).unwrap_or(&empty),
+                dataset_detail.rows.get(&split.index).unwrap_or(&empty),
+                5,
+            );
+            summary.details.push(RangeDetails {
+                start: split.range.start(),
+                end: split.range.end(),
+                table_rows: table_sums.get(&split.index).copied().unwrap_or_default().rows,
+                dataset_rows: dataset.digests.get(&split.index).copied().unwrap_or_default().rows,
+                only_in_table: describe(&diff.only_in_table),
+                only_in_dataset: describe(&diff.only_in_dataset),
+                values_differ: describe(&diff.different),
+            });
+        }
+    }
+    summary.elapsed_seconds = progress.snapshot().elapsed.as_secs_f64();
+    Ok(summary)
+}
+
+type SplitRows = HashMap<usize, HashMap<Vec<u8>, u64>>;
+
+/// Digests of the table's splits; rows too for the splits in `detail`.
+async fn table_digests(
+    session: &Session,
+    plan: &ScanPlan,
+    statement: &PreparedStatement,
+    shape: &RowShape,
+    progress: &Progress,
+    detail: &[usize],
+) -> Result<(HashMap<usize, Digest>, SplitRows)> {
+    let reports = scan::run(plan, progress, |split| async move {
+        let mut visitor = SplitVisitor {
+            shape,
+            digest: Digest::default(),
+            rows: detail.contains(&split.index).then(HashMap::new),
+        };
+        scan::read_split(session, split, statement, plan.max_attempts, progress, &mut visitor).await?;
+        Ok((visitor.digest, visitor.rows))
+    })
+    .await;
+    let mut digests = HashMap::new();
+    let mut rows = HashMap::new();
+    for report in reports {
+        let (digest, split_rows) = report.result?;
+        digests.insert(report.split.index, digest);
+        if let Some(split_rows) = split_rows {
+            rows.insert(report.split.index, split_rows);
+        }
+    }
+    Ok((digests, rows))
+}
+
+/// Digests of the dataset's rows by the split their token falls in; rows too for the
+/// splits in `detail`.
+async fn dataset_digests(
+    opened: &OpenedSource,
+    json_fields: Vec<String>,
+    plan: &RowPlan,
+    shape: &RowShape,
+    index: &RangeIndex,
+    detail: &[usize],
+) -> Result<DatasetSide> {
+    let mut chunks = opened.read(json_fields);
+    let mut side = DatasetSide::default();
+    while let Some(chunk) = chunks.recv().await {
+        match chunk {
+            Ok(chunk) => side.add_chunk(plan, shape, index, &chunk, detail)?,
+            Err(err) => {
+                side.records += 1;
+                side.unreadable.push((0, String::new(), err.to_string()));
+            }
+        }
+    }
+    Ok(side)
+}
 
 /// Row count and order-independent checksum of one token range.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,7 +298,7 @@ pub struct RowShape {
 }
 
 impl RowShape {
-    pub fn new(plan: &LoadPlan, key_names: &[String]) -> RowShape {
+    pub fn new(plan: &RowPlan, key_names: &[String]) -> RowShape {
         RowShape {
             types: plan.columns.iter().map(|c| c.typ.clone()).collect(),
             names: plan.columns.iter().map(|c| c.name.clone()).collect(),
@@ -280,7 +536,7 @@ impl DatasetSide {
     /// Adds a chunk's rows; rows of the splits in `detail` are also kept one by one.
     pub fn add_chunk(
         &mut self,
-        plan: &LoadPlan,
+        plan: &RowPlan,
         shape: &RowShape,
         index: &RangeIndex,
         chunk: &Chunk,
@@ -305,20 +561,33 @@ impl DatasetSide {
     }
 }
 
-fn token(plan: &LoadPlan, rows: &EncodedRows, row: usize) -> Result<i64> {
-    let statement = plan.statement();
-    let values = BoundRow { rows, row, bind: &statement.bind };
-    match statement.prepared.calculate_token(&values) {
-        Ok(Some(token)) => Ok(token.value()),
-        Ok(None) => Err(crate::error::Error::new(
-            crate::error::ErrorKind::Schema,
-            "the driver cannot compute tokens for this table (no partitioner)",
-        )),
-        Err(e) => Err(crate::error::Error::new(
-            crate::error::ErrorKind::BadInput,
-            format!("cannot compute a row's token: {e}"),
-        )),
+/// The Murmur3 token of a row's partition key, computed here as Cassandra does (through
+/// the driver's partitioner): one column's value, or each column's as (u16 length, value, 0).
+fn token(plan: &RowPlan, rows: &EncodedRows, row: usize) -> Result<i64> {
+    use scylla::routing::partitioner::{Murmur3Partitioner, Partitioner, PartitionerHasher};
+    let mut hasher = Murmur3Partitioner.build_hasher();
+    match plan.partition_key[..] {
+        [only] => hasher.write(rows.cell(row, only).unwrap_or_default()),
+        ref columns => {
+            for &column in columns {
+                let value = rows.cell(row, column).unwrap_or_default();
+                let length = u16::try_from(value.len()).map_err(|_| {
+                    Error::new(
+                        ErrorKind::BadInput,
+                        format!(
+                            "partition key column {}: a value of {} bytes is over the 65,535 bytes of a composite key",
+                            plan.columns[column].name,
+                            value.len()
+                        ),
+                    )
+                })?;
+                hasher.write(&length.to_be_bytes());
+                hasher.write(value);
+                hasher.write(&[0]);
+            }
+        }
     }
+    Ok(hasher.finish().value())
 }
 
 /// The table side of one split: its digest and, in detail mode, its rows.

@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex};
 
 use common::values::table;
 
-use cqlbulk::decode::BatchBuilder;
-use cqlbulk::load::csv::{CsvReadOptions, CsvReader};
-use cqlbulk::load::source::json_record;
-use cqlbulk::parse::encode_text;
+use cqlbulk::codec::decode::BatchBuilder;
+use cqlbulk::codec::parse::encode_text;
+use cqlbulk::codec::types::cql_type_name;
 use cqlbulk::sink::format::{CsvOptions, JsonOptions};
 use cqlbulk::sink::{Compression, Format, open_writer};
-use cqlbulk::types::cql_type_name;
+use cqlbulk::source::csv::{CsvReadOptions, CsvReader};
+use cqlbulk::source::files::json_record;
 use proptest::prelude::*;
 use scylla::frame::response::result::{ColumnType, NativeType};
 

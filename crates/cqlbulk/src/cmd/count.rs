@@ -1,13 +1,10 @@
 //! `cqlbulk count`: the exact number of rows of a table.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use clap::ValueEnum;
-use cqlbulk::cluster::ClusterView;
-use cqlbulk::count::{CountMethod, CountReport};
-use cqlbulk::progress::{Progress, Reporter};
-use cqlbulk::scan::ScanPlan;
+use cqlbulk::count::{self, CountConfig, CountMethod, CountSummary};
+use cqlbulk::progress::Display;
 use cqlbulk::{Error, ErrorKind};
 
 use super::{ConnectionArgs, EXIT_OK, ScanArgs};
@@ -54,48 +51,40 @@ enum Method {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
-    let connection = args.connection.connection_config(scylla::statement::Consistency::LocalOne)?;
-    let table = args.connection.table_name();
-    let scan_config = args.scan.scan_config(&args.connection);
-    let method = match args.method {
-        Method::Server => CountMethod::Server,
-        Method::Fetch => CountMethod::Fetch,
+    let config = CountConfig {
+        connection: args.connection.connection_config(scylla::statement::Consistency::LocalOne)?,
+        table: args.connection.table_name(),
+        scan: args.scan.scan_config(&args.connection),
+        method: match args.method {
+            Method::Server => CountMethod::Server,
+            Method::Fetch => CountMethod::Fetch,
+        },
     };
-
-    let session = connection.connect(&table.keyspace).await?;
-    let view = ClusterView::read(&session, &table).await?;
-    let plan = ScanPlan::new(&view, &scan_config)?;
-    let progress = Arc::new(Progress::new(plan.splits.len()));
-    let reporter = Reporter::start("count", progress.clone(), args.scan.progress());
-    let report = tokio::select! {
-        report = cqlbulk::count::count(&session, &view, &plan, method, connection.page_size, &progress) => report?,
-        err = super::interrupted() => return Err(err.into()),
-    };
-    reporter.finish();
-
-    print_report(&report, args.by)?;
+    let display = Display::new(args.scan.progress());
+    let summary = count::run(&config, &display, &super::cancel_on_signal()).await?;
+    let table = &config.table;
+    print_summary(&summary, args.by)?;
     if !args.scan.quiet {
         eprintln!(
             "count: {table}: {} rows in {} splits on {} node{}, {:.2}s, {} rows/s{}",
-            report.total(),
-            plan.splits.len(),
-            view.nodes.len(),
-            if view.nodes.len() == 1 { "" } else { "s" },
-            report.elapsed.as_secs_f64(),
-            (report.total() as f64 / report.elapsed.as_secs_f64().max(1e-3)) as u64,
-            if report.retries > 0 { format!(", {} retries", report.retries) } else { String::new() }
+            summary.rows,
+            summary.splits,
+            summary.nodes,
+            if summary.nodes == 1 { "" } else { "s" },
+            summary.elapsed_seconds,
+            summary.rows_per_second as u64,
+            if summary.retries > 0 { format!(", {} retries", summary.retries) } else { String::new() }
         );
     }
-    if !report.failures.is_empty() {
-        for failure in &report.failures {
+    if !summary.errors.is_empty() {
+        for failure in &summary.errors {
             eprintln!("count: failed: {failure}");
         }
         return Err(Error::new(
             ErrorKind::IncompleteScan,
             format!(
                 "{table}: {} of {} token ranges could not be read; the total above is missing their rows",
-                report.failures.len(),
-                plan.splits.len()
+                summary.splits_failed, summary.splits
             ),
         )
         .into());
@@ -103,28 +92,21 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn print_report(report: &CountReport, by: Option<Breakdown>) -> std::io::Result<()> {
+fn print_summary(summary: &CountSummary, by: Option<Breakdown>) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     match by {
-        None => writeln!(out, "{}", report.total())?,
+        None => writeln!(out, "{}", summary.total())?,
         Some(Breakdown::Range) => {
-            for range in report.by_range() {
-                writeln!(
-                    out,
-                    "{} {} {} {}",
-                    range.range.start(),
-                    range.range.end(),
-                    range.rows,
-                    range.primary
-                )?;
+            for range in summary.by_range() {
+                writeln!(out, "{} {} {} {}", range.start, range.end, range.rows, range.primary)?;
             }
-            writeln!(out, "total {}", report.total())?;
+            writeln!(out, "total {}", summary.total())?;
         }
         Some(Breakdown::Host) => {
-            for (host, rows) in report.by_host() {
+            for (host, rows) in summary.by_host() {
                 writeln!(out, "{host} {rows}")?;
             }
-            writeln!(out, "total {}", report.total())?;
+            writeln!(out, "total {}", summary.total())?;
         }
     }
     out.flush()

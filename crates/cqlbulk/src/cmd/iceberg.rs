@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use cqlbulk::lake::{self, CatalogConfig};
+use cqlbulk::catalog::CatalogConfig;
+use cqlbulk::sink::iceberg::table;
 
 use super::EXIT_OK;
 
@@ -92,7 +93,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
         IcebergCommand::Snapshots(args) => {
             let catalog = args.catalog.catalog_config()?;
-            let snapshots = lake::snapshots(&catalog, &args.namespace, &args.table).await?;
+            let snapshots = table::snapshots(&catalog, &args.namespace, &args.table).await?;
             if args.json {
                 for snapshot in &snapshots {
                     println!("{}", serde_json::to_string(snapshot)?);
@@ -105,7 +106,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             );
             for s in &snapshots {
                 let mut time = String::new();
-                cqlbulk::text::write_timestamp(s.timestamp_ms, &mut time);
+                cqlbulk::codec::text::write_timestamp(s.timestamp_ms, &mut time);
                 let number = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
                 println!(
                     "{:<20} {:<24} {:<9} {:>12} {:>12}  {}{}",

@@ -1,21 +1,15 @@
 //! `cqlbulk load`: CSV, JSON or Parquet files, or an Iceberg table, into a Cassandra table.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
 use clap::ValueEnum;
-use cqlbulk::cluster::ClusterView;
-use cqlbulk::lake::scan::{IcebergSource, SnapshotChoice};
-use cqlbulk::load::csv::CsvReadOptions;
-use cqlbulk::load::source::{self, InputFormat};
-use cqlbulk::load::write::{WriteOptions, Writer};
-use cqlbulk::load::{self, ErrorLimit, LoadConfig, LoadPlan, LoadSource, Preserve};
-use cqlbulk::progress::Progress;
-use cqlbulk::{Error, ErrorKind};
+use cqlbulk::load::{self, ErrorLimit, LoadConfig, LoadStatus, Preserve, WriteSettings};
+use cqlbulk::progress::{Display, ProgressStyleChoice};
+use cqlbulk::source::csv::CsvReadOptions;
+use cqlbulk::source::{IcebergSource, InputFormat, SnapshotChoice, Source};
 use scylla::statement::Consistency;
-use tokio::sync::mpsc;
 
 use super::iceberg::CatalogArgs;
 use super::{ConnectionArgs, EXIT_COMPLETED_WITH_ERRORS, EXIT_OK, EXIT_TOO_MANY_ERRORS};
@@ -216,20 +210,20 @@ pub fn parse_mapping(text: &str) -> anyhow::Result<Mapping> {
 }
 
 pub fn parse_timestamp_arg(flag: &str, text: &str) -> anyhow::Result<i64> {
-    cqlbulk::parse::parse_timestamp(text.trim())
+    cqlbulk::codec::parse::parse_timestamp(text.trim())
         .ok_or_else(|| anyhow::anyhow!("{flag} {text}: not a timestamp like 2026-11-24T10:00:00Z"))
 }
 
 /// The source as the flags describe it, with its input format when it is files.
-pub fn load_source(
-    format: &str,
+fn load_source(
+    format: FormatArg,
     url: Option<&String>,
     csv: CsvReadOptions,
     catalog: &CatalogArgs,
     iceberg: IcebergNames<'_>,
-) -> anyhow::Result<LoadSource> {
+) -> anyhow::Result<Source> {
     Ok(match format {
-        "iceberg" => {
+        FormatArg::Iceberg => {
             if url.is_some() {
                 bail!(
                     "--url is for files; an Iceberg table is named by --warehouse/--catalog-uri, --namespace and --iceberg-table"
@@ -240,7 +234,7 @@ pub fn load_source(
                 (None, Some(text)) => SnapshotChoice::AsOf(parse_timestamp_arg("--as-of", text)?),
                 (None, None) => SnapshotChoice::Current,
             };
-            LoadSource::Iceberg(IcebergSource {
+            Source::Iceberg(IcebergSource {
                 catalog: catalog.catalog_config()?,
                 namespace: iceberg.namespace.to_string(),
                 table: iceberg.table.to_string(),
@@ -248,19 +242,19 @@ pub fn load_source(
                 filter: iceberg.filter.cloned(),
             })
         }
-        _ => {
+        files => {
             let Some(url) = url else {
                 bail!("--url is required: a file, a directory, a glob, or - for stdin")
             };
             if iceberg.snapshot_id.is_some() || iceberg.as_of.is_some() || iceberg.filter.is_some() {
                 bail!("--snapshot-id, --as-of and --where apply to --format iceberg");
             }
-            let format = match format {
-                "csv" => InputFormat::Csv(csv),
-                "json" => InputFormat::Json,
-                _ => InputFormat::Parquet,
+            let format = match files {
+                FormatArg::Csv => InputFormat::Csv(csv),
+                FormatArg::Json => InputFormat::Json,
+                FormatArg::Parquet | FormatArg::Iceberg => InputFormat::Parquet,
             };
-            LoadSource::Files { url: url.clone(), format }
+            Source::Files { url: url.clone(), format }
         }
     })
 }
@@ -286,105 +280,11 @@ impl SourceArgs {
     }
 }
 
-/// A source resolved into units, the Arrow schema of its fields (none for JSON), and how
-/// to start reading it.
-pub struct OpenedSource {
-    pub units: Vec<source::Unit>,
-    pub schema: Option<arrow_schema::SchemaRef>,
-    pub description: String,
-    file_format: Option<InputFormat>,
-    file_io: Option<iceberg::io::FileIO>,
-    pub snapshot_id: Option<i64>,
-}
-
-impl OpenedSource {
-    pub async fn open(source: &LoadSource, projection: Option<&[String]>) -> anyhow::Result<OpenedSource> {
-        Ok(match source {
-            LoadSource::Files { url, format } => {
-                let units = source::file_units(url, format)?;
-                // Fields come from the first file that has any; files that cannot be read
-                // become bad records when their turn comes.
-                let mut schema = None;
-                let mut first_error = None;
-                for unit in &units {
-                    match source::peek_fields(unit, format) {
-                        Ok(Some(fields)) if fields.fields().is_empty() => continue,
-                        Ok(fields) => {
-                            schema = fields;
-                            first_error = None;
-                            break;
-                        }
-                        Err(err) => {
-                            first_error.get_or_insert(err);
-                        }
-                    }
-                }
-                if let Some(err) = first_error {
-                    return Err(err.into());
-                }
-                OpenedSource {
-                    units,
-                    schema,
-                    description: url.clone(),
-                    file_format: Some(format.clone()),
-                    file_io: None,
-                    snapshot_id: None,
-                }
-            }
-            LoadSource::Iceberg(iceberg) => {
-                let scan = iceberg.plan(projection).await?;
-                OpenedSource {
-                    units: scan.units,
-                    schema: Some(scan.schema),
-                    description: iceberg.describe(),
-                    file_format: None,
-                    file_io: Some(scan.table.file_io().clone()),
-                    snapshot_id: scan.snapshot_id,
-                }
-            }
-        })
-    }
-
-    /// Without a mapping, every file must have only the fields the plan was made from
-    /// (see `LoadPlan::source_fields`).
-    pub fn fields_every_file_must_fit(
-        &self,
-        mapping: Option<&Mapping>,
-    ) -> Option<std::collections::HashSet<String>> {
-        let schema = self.schema.as_ref().filter(|_| mapping.is_none())?;
-        Some(schema.fields().iter().map(|f| f.name().clone()).collect())
-    }
-
-    /// Starts reading on a background task; chunks arrive on the returned channel.
-    pub fn read(&self, json_fields: Vec<String>) -> mpsc::Receiver<cqlbulk::Result<source::Chunk>> {
-        let (sender, receiver) = mpsc::channel(4);
-        let units = self.units.clone();
-        match (&self.file_format, &self.file_io) {
-            (Some(format), _) => {
-                let format = format.clone();
-                tokio::task::spawn_blocking(move || {
-                    source::read_files(&units, &format, &json_fields, sender)
-                });
-            }
-            (None, Some(file_io)) => {
-                let file_io = file_io.clone();
-                tokio::spawn(async move { source::read_iceberg(&units, file_io, sender).await });
-            }
-            (None, None) => unreachable!("a source is files or Iceberg"),
-        }
-        receiver
-    }
-}
-
 impl SourceArgs {
-    /// The source, its format name, and the mapping, for the table `table`.
-    pub fn resolve(
-        &self,
-        table: &cqlbulk::cluster::TableName,
-    ) -> anyhow::Result<(LoadSource, String, Option<Mapping>)> {
-        let format = format!("{:?}", self.format).to_lowercase();
+    /// The source and the mapping, for the table `table`.
+    pub fn resolve(&self, table: &cqlbulk::cluster::TableName) -> anyhow::Result<(Source, Option<Mapping>)> {
         let source = load_source(
-            &format,
+            self.format,
             self.url.as_ref(),
             self.csv_options()?,
             &self.catalog,
@@ -397,212 +297,84 @@ impl SourceArgs {
             },
         )?;
         let mapping = self.mapping.as_deref().map(parse_mapping).transpose()?;
-        Ok((source, format, mapping))
-    }
-
-    /// Iceberg reads only the fields that feed columns.
-    pub fn projection(source: &LoadSource, mapping: Option<&Mapping>) -> Option<Vec<String>> {
-        match (source, mapping) {
-            (LoadSource::Iceberg(_), Some(mapping)) => Some(mapping.iter().map(|(f, _)| f.clone()).collect()),
-            _ => None,
-        }
+        Ok((source, mapping))
     }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     let table = args.connection.table_name();
-    let (source, format, mapping) = args.source.resolve(&table)?;
-    let connection = args.connection.connection_config(Consistency::LocalQuorum)?;
-    let session = Arc::new(connection.connect(&table.keyspace).await?);
-    let view = ClusterView::read(&session, &table).await?;
-
-    let projection = SourceArgs::projection(&source, mapping.as_ref());
-    let opened = OpenedSource::open(&source, projection.as_deref()).await?;
-    let preserve = Preserve { writetime: args.preserve_writetime, ttl: args.preserve_ttl };
-    let columns =
-        load::plan_columns(&view, opened.schema.as_ref(), &opened.description, mapping.as_deref(), preserve)?;
-    let json_fields: Vec<String> = columns.iter().map(|c| c.field.clone()).collect();
-
-    // Without --max-concurrent-requests, the writer is sized from the first chunk's rows.
-    let max_in_flight = args.max_concurrent_requests.map_or(256, |n| n as usize);
-    let options = WriteOptions {
-        consistency: connection.consistency,
-        max_in_flight,
-        batch_rows: args.batch_rows as usize,
-        batch_bytes: 5 * 1024,
-        max_rows_per_second: args.max_rows_per_second.filter(|r| *r > 0.0),
-        max_attempts: args.max_attempts,
-        counter: false,
-    };
-    let mut plan = LoadPlan::prepare(&session, &view, columns, &options).await?;
-    plan.source_fields = opened.fields_every_file_must_fit(mapping.as_ref());
-    let options = WriteOptions { counter: plan.counter, ..options };
+    let (source, mapping) = args.source.resolve(&table)?;
     let config = LoadConfig {
+        connection: args.connection.connection_config(Consistency::LocalQuorum)?,
+        table,
         source,
         mapping,
-        write: options.clone(),
+        preserve: Preserve { writetime: args.preserve_writetime, ttl: args.preserve_ttl },
+        writes: WriteSettings {
+            batch_rows: args.batch_rows as usize,
+            max_concurrent_requests: args.max_concurrent_requests.map(|n| n as usize),
+            max_rows_per_second: args.max_rows_per_second,
+            max_attempts: args.max_attempts,
+        },
         max_errors: args.max_errors,
         dry_run: args.dry_run,
-        auto_concurrency: args.max_concurrent_requests.is_none(),
+        log_dir: args.log_dir.clone(),
+        resume: args.resume.clone(),
     };
-
-    let operation = load::open_operation(
-        &args.log_dir,
-        args.resume.as_deref(),
-        &view,
-        &opened.description,
-        &format,
-        &opened.units,
-    )?;
-    operation.log(&format!(
-        "start: {} from {} ({} units, {}){}; columns: {}",
-        table,
-        opened.description,
-        opened.units.len(),
-        format,
-        opened.snapshot_id.map_or(String::new(), |id| format!(", snapshot {id}")),
-        plan.columns.iter().map(|c| format!("{}←{}", c.name, c.field)).collect::<Vec<_>>().join(", ")
-    ));
-    if args.resume.is_some() {
-        operation.log(&format!("resume: {} chunks already done", operation.done.len()));
-    }
-
-    let writer = Arc::new(Writer::new(session.clone(), options));
-    let progress = Arc::new(Progress::new(opened.units.len()));
-    let printer = (!args.quiet).then(|| {
-        let progress = progress.clone();
-        let interval = Duration::from_secs(args.progress_interval.max(1));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                eprintln!("load: {}", progress.snapshot().describe());
-            }
-        })
-    });
-    let chunks = opened.read(json_fields);
-    let result = tokio::select! {
-        report = load::load(writer, &plan, &opened.units, chunks, &operation, &config, &progress) => report,
-        err = super::interrupted() => {
-            if let Some(printer) = printer { printer.abort(); }
-            operation.log("interrupted");
-            operation.write_summary(&serde_json::json!({"operation": operation.spec.operation_id, "status": "interrupted"}))?;
-            return Err(Error::new(
-                ErrorKind::Interrupted,
-                format!("{err}; finished chunks are recorded: resume with --resume {}", operation.dir.display()),
-            )
-            .into());
-        }
-    };
-    if let Some(printer) = printer {
-        printer.abort();
-    }
-    let report = result?;
-    let elapsed = progress.snapshot().elapsed.as_secs_f64();
-    let status = if report.too_many_errors {
-        "stopped: too many errors"
-    } else if report.unwritten > 0 {
-        "incomplete: rows not written, resume"
-    } else if report.failed > 0 {
-        "complete with errors"
+    let display = Display::new(if args.quiet {
+        ProgressStyleChoice::Quiet
     } else {
-        "complete"
-    };
-    operation.write_summary(&serde_json::json!({
-        "operation": operation.spec.operation_id,
-        "status": status,
-        "keyspace": table.keyspace,
-        "table": table.table,
-        "source": opened.description,
-        "format": format,
-        "snapshot_id": opened.snapshot_id,
-        "read": report.read,
-        "written": report.written,
-        "failed": report.failed,
-        "unwritten": report.unwritten,
-        "retries": report.retries,
-        "overloads": report.overloads,
-        "dry_run": report.dry_run,
-        "elapsed_seconds": elapsed,
-        "rows_per_second": report.written as f64 / elapsed.max(1e-3),
-    }))?;
-    operation.log(&format!(
-        "end: {status}; read {}, written {}, failed {}",
-        report.read, report.written, report.failed
-    ));
-    let bad = load::bad_file(&operation);
-    if !args.quiet || report.failed > 0 {
+        ProgressStyleChoice::Auto { interval: Duration::from_secs(args.progress_interval.max(1)) }
+    });
+    let summary = load::run(&config, &display, &super::cancel_on_signal()).await?;
+    let table = &config.table;
+    if !args.quiet || summary.failed > 0 {
         eprintln!(
             "load: {table}: read {}, written {}{}, failed {} in {:.2}s ({} rows/s{}); operation {}",
-            report.read,
-            report.written,
-            if report.dry_run { " (dry run: nothing written)" } else { "" },
-            report.failed,
-            elapsed,
-            (report.written as f64 / elapsed.max(1e-3)) as u64,
-            match (report.retries, report.overloads) {
+            summary.read,
+            summary.written,
+            if summary.dry_run { " (dry run: nothing written)" } else { "" },
+            summary.failed,
+            summary.elapsed_seconds,
+            summary.rows_per_second as u64,
+            match (summary.retries, summary.overloads) {
                 (0, _) => String::new(),
                 (retries, 0) => format!(", {retries} retries"),
                 (retries, overloads) => format!(", {retries} retries, {overloads} overload answers"),
             },
-            operation.dir.display()
+            summary.operation_dir.display()
         );
     }
-    if report.counter && report.written > 0 {
+    if summary.counter && summary.written > 0 {
         eprintln!("load: {table} is a counter table: loading the same rows again adds them again");
     }
-    if report.unwritten > 0 {
+    if summary.unwritten > 0 {
         eprintln!(
             "load: {} rows were not written: the cluster did not take them ({}); token ranges: {}; their chunks are not recorded: once the nodes are back, run the same command with --resume {}",
-            report.unwritten,
-            report.unwritten_reason.as_deref().unwrap_or("unknown error"),
-            unwritten_ranges(&view, &report.unwritten_tokens),
-            operation.dir.display()
+            summary.unwritten,
+            summary.unwritten_reason.as_deref().unwrap_or("unknown error"),
+            summary.unwritten_ranges.as_deref().unwrap_or("unknown"),
+            summary.operation_dir.display()
         );
     }
-    if report.too_many_errors {
-        if report.failed > 0 {
-            eprintln!(
-                "load: stopped: {} bad records exceed --max-errors; see {}; fix them and run again (loaded rows are overwritten with the same values)",
-                report.failed,
-                bad.display()
-            );
-        } else {
-            eprintln!("load: stopped: {} unwritten rows exceed --max-errors", report.unwritten);
+    let bad = summary.bad_records.display();
+    Ok(match summary.status {
+        LoadStatus::TooManyErrors => {
+            if summary.failed > 0 {
+                eprintln!(
+                    "load: stopped: {} bad records exceed --max-errors; see {bad}; fix them and run again (loaded rows are overwritten with the same values)",
+                    summary.failed
+                );
+            } else {
+                eprintln!("load: stopped: {} unwritten rows exceed --max-errors", summary.unwritten);
+            }
+            EXIT_TOO_MANY_ERRORS
         }
-        return Ok(EXIT_TOO_MANY_ERRORS);
-    }
-    if report.unwritten > 0 {
-        return Ok(EXIT_COMPLETED_WITH_ERRORS);
-    }
-    if report.failed > 0 {
-        eprintln!("load: {} records were not loaded; see {}", report.failed, bad.display());
-        return Ok(EXIT_COMPLETED_WITH_ERRORS);
-    }
-    Ok(EXIT_OK)
-}
-
-/// The token ranges holding `tokens`, with their replicas: `(-3074457345618258603, …] on
-/// 127.0.0.3`, the first few and how many more.
-fn unwritten_ranges(view: &ClusterView, tokens: &[i64]) -> String {
-    let Ok(ranges) = view.replicated_ranges() else { return "unknown".to_string() };
-    let mut hit: Vec<&cqlbulk_ring::ReplicatedRange> = Vec::new();
-    for token in tokens {
-        if let Some(range) = ranges.iter().find(|r| r.range.contains(*token))
-            && !hit.iter().any(|h| std::ptr::eq(*h, range))
-        {
-            hit.push(range);
+        LoadStatus::Incomplete => EXIT_COMPLETED_WITH_ERRORS,
+        LoadStatus::CompleteWithErrors => {
+            eprintln!("load: {} records were not loaded; see {bad}", summary.failed);
+            EXIT_COMPLETED_WITH_ERRORS
         }
-    }
-    hit.sort_by_key(|r| r.range.start());
-    let shown: Vec<String> = hit
-        .iter()
-        .take(5)
-        .map(|r| {
-            let replicas: Vec<String> =
-                r.replicas.iter().map(|id| view.node(*id).address.ip().to_string()).collect();
-            format!("{} on {}", r.range, replicas.join(", "))
-        })
-        .collect();
-    let more = hit.len().saturating_sub(shown.len());
-    if more > 0 { format!("{} and {more} more", shown.join("; ")) } else { shown.join("; ") }
+        LoadStatus::Complete | LoadStatus::Interrupted => EXIT_OK,
+    })
 }

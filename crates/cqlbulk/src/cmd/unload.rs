@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
-use cqlbulk::lake::schema::{self, DecimalAs, ExplicitOptions, TimeAs, TimestampAs, TypeOptions, VarintAs};
-use cqlbulk::lake::{DataFileOptions, ExportConfig};
 use cqlbulk::progress::Display;
 use cqlbulk::sink::format::{CsvOptions, JsonOptions, ParquetCompression, ParquetOptions};
+use cqlbulk::sink::iceberg::schema::{
+    self, DecimalAs, ExplicitOptions, TimeAs, TimestampAs, TypeOptions, VarintAs,
+};
+use cqlbulk::sink::iceberg::{DataFileOptions, ExportConfig};
 use cqlbulk::sink::{Compression, Format};
 use cqlbulk::unload::{self, Output, Selection, Status, UnloadConfig};
 use cqlbulk::{Error, ErrorKind};
@@ -267,7 +269,7 @@ impl Args {
                     FormatArg::Json => {
                         Format::Json(JsonOptions { array: matches!(self.json_mode, JsonMode::Array) })
                     }
-                    // Iceberg data files are written by the lake module, not a Format.
+                    // Iceberg data files are written by the Iceberg sink, not a Format.
                     FormatArg::Iceberg | FormatArg::Null | FormatArg::Parquet => Format::Null,
                 };
                 (format, compression)

@@ -1,14 +1,12 @@
-//! `load`: a source's Arrow chunks → CQL values of the target table → Cassandra.
+//! The load job: a [`Source`]'s Arrow chunks → CQL values of the target table → Cassandra.
 //!
-//! The plan is fixed before any write: which source field feeds which column (by name, or
-//! `--mapping`), checked against the column types, with every primary key column fed.
-//! Then each chunk is encoded row by row (`encode.rs`); a row that cannot be read or
-//! converted goes to `bad.jsonl` in the operation directory with its position and reason,
-//! and the rest is written (`write.rs`). A chunk is recorded in the checkpoint once all its
-//! rows are written or reported, so `--resume` skips it.
+//! [`run`] is the whole job (what `cqlbulk load` calls). The plan ([`plan`]) is fixed before
+//! any write; then each chunk is encoded row by row; a row that cannot be read or converted
+//! goes to `bad.jsonl` in the operation directory with its position and reason, and the
+//! rest is written ([`write`]). A chunk is recorded in the checkpoint once all its rows are
+//! written or reported, so a resumed run skips it.
 
-pub mod csv;
-pub mod source;
+pub mod plan;
 pub mod write;
 
 use std::collections::{HashMap, HashSet};
@@ -17,28 +15,310 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use arrow_array::{Array, ArrayRef};
-use arrow_schema::{DataType, SchemaRef};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use scylla::client::session::Session;
-use scylla::frame::response::result::{ColumnType, NativeType};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use self::source::{Chunk, InputFormat, Unit};
-use self::write::{EncodedRows, Statement, WriteOptions, Writer};
-use crate::cluster::{ClusterView, quote_identifier};
-use crate::connect::one_line;
-use crate::error::{Error, ErrorKind, Result};
-use crate::lake::scan::IcebergSource;
+use self::plan::{EncodedChunk, is_static_only};
+pub use self::plan::{PlannedColumn, Preserve, Role, RowPlan, encode_chunk, plan_columns};
+use self::write::{Statement, WriteOptions, Writer};
+use crate::cluster::{ClusterView, TableName, quote_identifier};
+use crate::connect::{ConnectionConfig, one_line};
+use crate::error::{Error, ErrorKind, Result, unless_cancelled};
 use crate::operation::{Operation, Spec};
+use crate::progress::{Observer, Progress, Work};
+use crate::source::{Chunk, OpenedSource, Source, Unit};
 
-/// Where the rows come from.
+/// Everything a load needs: the source, the table, and how hard to write.
 #[derive(Clone, Debug)]
-pub enum LoadSource {
-    Files { url: String, format: InputFormat },
-    Iceberg(IcebergSource),
+pub struct LoadConfig {
+    /// Its consistency is the writes' (LOCAL_QUORUM is the CLI's default for loads).
+    pub connection: ConnectionConfig,
+    pub table: TableName,
+    pub source: Source,
+    /// `field=column` pairs; only these fields load. `None`: fields map to columns of the
+    /// same name.
+    pub mapping: Option<Vec<(String, String)>>,
+    pub preserve: Preserve,
+    pub writes: WriteSettings,
+    pub max_errors: ErrorLimit,
+    /// Read and convert everything, write nothing.
+    pub dry_run: bool,
+    /// Where operation directories go (run log, checkpoint, bad records, summary).
+    pub log_dir: PathBuf,
+    /// The operation directory of an earlier attempt to finish.
+    pub resume: Option<PathBuf>,
+}
+
+/// How hard a load pushes the cluster.
+#[derive(Clone, Debug)]
+pub struct WriteSettings {
+    /// Rows of one partition per unlogged batch, at most (1: no batches).
+    pub batch_rows: usize,
+    /// Requests in flight at most; `None` sizes it from the first rows (about 1 MiB of values).
+    pub max_concurrent_requests: Option<usize>,
+    pub max_rows_per_second: Option<f64>,
+    /// Attempts per write before its rows count as unwritten (retryable) or bad.
+    pub max_attempts: u32,
+}
+
+impl Default for WriteSettings {
+    fn default() -> WriteSettings {
+        WriteSettings {
+            batch_rows: 32,
+            max_concurrent_requests: None,
+            max_rows_per_second: None,
+            max_attempts: 10,
+        }
+    }
+}
+
+/// How a load ended (the `status` of its summary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoadStatus {
+    #[serde(rename = "complete")]
+    Complete,
+    /// Some records were bad (see `bad.jsonl`); every other row is written.
+    #[serde(rename = "complete with errors")]
+    CompleteWithErrors,
+    /// The cluster did not take some rows after every attempt; a resumed run writes them.
+    #[serde(rename = "incomplete: rows not written, resume")]
+    Incomplete,
+    /// More records failed than `max_errors` allows.
+    #[serde(rename = "stopped: too many errors")]
+    TooManyErrors,
+    #[serde(rename = "interrupted")]
+    Interrupted,
+}
+
+/// What a load did: `summary.json` of its operation directory. Counts include the chunks
+/// finished by earlier attempts of the operation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoadSummary {
+    pub operation: String,
+    pub status: LoadStatus,
+    pub keyspace: String,
+    pub table: String,
+    pub source: String,
+    pub format: String,
+    pub snapshot_id: Option<i64>,
+    pub read: u64,
+    pub written: u64,
+    pub failed: u64,
+    /// Rows the cluster could not take after every attempt: their chunks are not recorded,
+    /// so a resumed run writes them once the cluster is back.
+    pub unwritten: u64,
+    pub retries: u64,
+    pub overloads: u64,
+    pub dry_run: bool,
+    pub elapsed_seconds: f64,
+    pub rows_per_second: f64,
+    /// The first unwritten request's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unwritten_reason: Option<String>,
+    /// The token ranges (with replicas) of unwritten rows: the first few, and how many more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unwritten_ranges: Option<String>,
+    /// A counter table: loading the same rows again adds them again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counter: bool,
+    /// The operation directory: give it to `resume` in [`LoadConfig`].
+    #[serde(skip)]
+    pub operation_dir: PathBuf,
+    /// `bad.jsonl` of the operation: the records not loaded, with position and reason.
+    #[serde(skip)]
+    pub bad_records: PathBuf,
+}
+
+/// Loads a source into a table as `config` says. Progress goes to `observer`; when
+/// `cancel` is cancelled the run stops, keeps what it recorded, and returns an
+/// `Interrupted` error naming the operation directory to resume. Bad records, unwritten
+/// rows and too many errors are not errors here: the summary's status says which.
+pub async fn run(
+    config: &LoadConfig,
+    observer: &dyn Observer,
+    cancel: &CancellationToken,
+) -> Result<LoadSummary> {
+    let table = &config.table;
+    let session = Arc::new(unless_cancelled(cancel, config.connection.connect(&table.keyspace)).await?);
+    let view = unless_cancelled(cancel, ClusterView::read(&session, table)).await?;
+    let mapping = config.mapping.as_deref();
+    let projection = config.source.projection(mapping);
+    let opened = unless_cancelled(cancel, OpenedSource::open(&config.source, projection.as_deref())).await?;
+    let columns = plan_columns(&view, opened.schema.as_ref(), &opened.description, mapping, config.preserve)?;
+    let json_fields: Vec<String> = columns.iter().map(|c| c.field.clone()).collect();
+    let mut plan = RowPlan::new(&view, columns);
+    plan.source_fields = opened.fields_every_file_must_fit(mapping);
+    let options = WriteOptions {
+        consistency: config.connection.consistency,
+        // Without a limit, the writer is sized from the first chunk's rows.
+        max_in_flight: config.writes.max_concurrent_requests.unwrap_or(256).max(1),
+        batch_rows: config.writes.batch_rows.max(1),
+        batch_bytes: 5 * 1024,
+        max_rows_per_second: config.writes.max_rows_per_second.filter(|r| *r > 0.0),
+        max_attempts: config.writes.max_attempts.max(1),
+        counter: plan.counter,
+    };
+    let statements = unless_cancelled(cancel, Statements::prepare(&session, &view, &plan, &options)).await?;
+
+    let format = config.source.format_name();
+    let operation = open_operation(
+        &config.log_dir,
+        config.resume.as_deref(),
+        &view,
+        &opened.description,
+        format,
+        &opened.units,
+    )?;
+    operation.log(&format!(
+        "start: {} from {} ({} units, {format}){}; columns: {}",
+        table,
+        opened.description,
+        opened.units.len(),
+        opened.snapshot_id.map_or(String::new(), |id| format!(", snapshot {id}")),
+        plan.columns.iter().map(|c| format!("{}←{}", c.name, c.field)).collect::<Vec<_>>().join(", ")
+    ));
+    if config.resume.is_some() {
+        operation.log(&format!("resume: {} chunks already done", operation.done.len()));
+    }
+
+    let writer = Arc::new(Writer::new(session.clone(), options));
+    let progress = Arc::new(Progress::new(Work::Units, opened.units.len()));
+    observer.started("load", progress.clone());
+    let chunks = opened.read(json_fields);
+    let batches = Batches { writer, plan: &plan, statements: &statements };
+    let report = load(batches, &opened.units, chunks, &operation, config, &progress, cancel).await;
+    observer.finished(report.as_ref().is_ok_and(|r| !r.interrupted));
+    let report = report?;
+
+    let elapsed = progress.snapshot().elapsed.as_secs_f64();
+    let status = if report.interrupted {
+        LoadStatus::Interrupted
+    } else if report.too_many_errors {
+        LoadStatus::TooManyErrors
+    } else if report.unwritten > 0 {
+        LoadStatus::Incomplete
+    } else if report.failed > 0 {
+        LoadStatus::CompleteWithErrors
+    } else {
+        LoadStatus::Complete
+    };
+    let summary = LoadSummary {
+        operation: operation.spec.operation_id.clone(),
+        status,
+        keyspace: table.keyspace.clone(),
+        table: table.table.clone(),
+        source: opened.description.clone(),
+        format: format.to_string(),
+        snapshot_id: opened.snapshot_id,
+        read: report.read,
+        written: report.written,
+        failed: report.failed,
+        unwritten: report.unwritten,
+        retries: report.retries,
+        overloads: report.overloads,
+        dry_run: config.dry_run,
+        elapsed_seconds: elapsed,
+        rows_per_second: report.written as f64 / elapsed.max(1e-3),
+        unwritten_reason: report.unwritten_reason.clone(),
+        unwritten_ranges: (report.unwritten > 0).then(|| unwritten_ranges(&view, &report.unwritten_tokens)),
+        counter: plan.counter,
+        operation_dir: operation.dir.clone(),
+        bad_records: bad_file(&operation),
+    };
+    operation.write_summary(&summary)?;
+    if report.interrupted {
+        operation.log("interrupted");
+        return Err(Error::new(
+            ErrorKind::Interrupted,
+            format!(
+                "interrupted; finished chunks are recorded: resume with --resume {}",
+                operation.dir.display()
+            ),
+        ));
+    }
+    operation.log(&format!(
+        "end: {}; read {}, written {}, failed {}",
+        serde_json::to_value(status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        report.read,
+        report.written,
+        report.failed
+    ));
+    Ok(summary)
+}
+
+/// The prepared statements of a plan: INSERT (counter tables: UPDATE c = c + ?), and for
+/// static-only rows an INSERT of the partition key and static columns.
+pub struct Statements {
+    pub rows: Statement,
+    pub static_rows: Option<Statement>,
+}
+
+impl Statements {
+    pub async fn prepare(
+        session: &Session,
+        view: &ClusterView,
+        plan: &RowPlan,
+        options: &WriteOptions,
+    ) -> Result<Statements> {
+        let table = &view.table;
+        let columns = &plan.columns;
+        let quoted = |i: &usize| quote_identifier(&columns[*i].name);
+        // `USING TIMESTAMP ? AND TTL ?` and the split-row slots its markers take.
+        let (timestamp_slot, ttl_slot) = plan.timing_slots();
+        let mut clauses = Vec::new();
+        if timestamp_slot.is_some() {
+            clauses.push("TIMESTAMP ?");
+        }
+        if ttl_slot.is_some() {
+            clauses.push("TTL ?");
+        }
+        let using =
+            if clauses.is_empty() { String::new() } else { format!(" USING {}", clauses.join(" AND ")) };
+        let using_bind: Vec<usize> = timestamp_slot.into_iter().chain(ttl_slot).collect();
+        let insert = |bind: &[usize]| {
+            let names: Vec<String> = bind.iter().map(quoted).collect();
+            let markers = vec!["?"; bind.len()].join(", ");
+            let cql =
+                format!("INSERT INTO {} ({}) VALUES ({markers}){using}", table.name.cql(), names.join(", "));
+            (cql, bind.iter().chain(&using_bind).copied().collect::<Vec<_>>())
+        };
+        let values = plan.values();
+        let (cql, bind) = if plan.counter {
+            let keys: Vec<usize> = plan.partition_key.iter().chain(&plan.clustering).copied().collect();
+            let counters: Vec<usize> = values.iter().copied().filter(|i| !keys.contains(i)).collect();
+            let sets: Vec<String> = counters.iter().map(|i| format!("{0} = {0} + ?", quoted(i))).collect();
+            let conditions: Vec<String> = keys.iter().map(|i| format!("{} = ?", quoted(i))).collect();
+            let cql = format!(
+                "UPDATE {} SET {} WHERE {}",
+                table.name.cql(),
+                sets.join(", "),
+                conditions.join(" AND ")
+            );
+            (cql, counters.into_iter().chain(keys).collect::<Vec<_>>())
+        } else {
+            insert(&values)
+        };
+        let rows = prepare(session, &cql, bind, options).await?;
+        let static_rows = if plan.static_rows {
+            let keyed: Vec<usize> = plan.partition_key.iter().chain(&plan.static_columns).copied().collect();
+            let (cql, bind) = insert(&keyed);
+            Some(prepare(session, &cql, bind, options).await?)
+        } else {
+            None
+        };
+        Ok(Statements { rows, static_rows })
+    }
+}
+
+/// What writes a chunk: the writer, the plan, its statements.
+struct Batches<'a> {
+    writer: Arc<Writer>,
+    plan: &'a RowPlan,
+    statements: &'a Statements,
 }
 
 /// When to give up on bad records.
@@ -56,18 +336,6 @@ impl ErrorLimit {
             ErrorLimit::Percent(max) => read >= 100 && failed as f64 * 100.0 > max * read as f64,
         }
     }
-}
-
-pub struct LoadConfig {
-    pub source: LoadSource,
-    /// `field=column` pairs; only these fields load. `None`: fields map to columns of the
-    /// same name.
-    pub mapping: Option<Vec<(String, String)>>,
-    pub write: WriteOptions,
-    pub max_errors: ErrorLimit,
-    pub dry_run: bool,
-    /// Size the writer's request slots from the first chunk's row size.
-    pub auto_concurrency: bool,
 }
 
 /// `operation.json` of a load.
@@ -116,8 +384,8 @@ impl Spec for LoadSpec {
 }
 
 /// Counts of a load, including chunks finished by earlier attempts.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct LoadReport {
+#[derive(Debug, Default, Clone)]
+struct LoadReport {
     pub read: u64,
     pub written: u64,
     pub failed: u64,
@@ -132,509 +400,8 @@ pub struct LoadReport {
     pub overloads: u64,
     /// Stopped because `failed` passed `--max-errors`.
     pub too_many_errors: bool,
-    pub counter: bool,
-    pub dry_run: bool,
-}
-
-/// Which source field feeds which column, and the statements that write them.
-pub struct LoadPlan {
-    /// Target columns, in table order, each with the source field that feeds it.
-    pub columns: Vec<PlannedColumn>,
-    statement: Statement,
-    /// For rows whose clustering columns are all null: partition key and static columns.
-    static_statement: Option<Statement>,
-    /// Indexes into `columns`.
-    partition_key: Vec<usize>,
-    clustering: Vec<usize>,
-    pub counter: bool,
-    /// With --preserve-writetime/--preserve-ttl: where each column's write time and TTL are.
-    timing: Option<Timing>,
-    /// Without --mapping, the fields the plan was made from (the first file's): a later
-    /// file with another field would lose that field's values without a word.
-    pub source_fields: Option<HashSet<String>>,
-}
-
-/// The write times and TTLs a load preserves. Each source row is written as one row per
-/// distinct (write time, TTL) of its cells, every one with the key columns and the cells
-/// sharing it, bound to the statement's `USING TIMESTAMP ? AND TTL ?` markers.
-struct Timing {
-    /// (value column, its write time column, its TTL column), indexes into `columns`.
-    sources: Vec<(usize, Option<usize>, Option<usize>)>,
-    /// Indexes of the timestamp and TTL values in a split row: right after `columns`.
-    timestamp_slot: Option<usize>,
-    ttl_slot: Option<usize>,
-}
-
-pub struct PlannedColumn {
-    /// The column, or for a write time / TTL, `writetime(c)` / `ttl(c)`.
-    pub name: String,
-    pub typ: ColumnType<'static>,
-    pub field: String,
-    pub role: Role,
-}
-
-/// What a planned column's values are: a column's own, or the write time (µs) or TTL
-/// (seconds) of a column's cells, as `unload --writetime/--ttl` writes them.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Role {
-    Value,
-    WriteTime { of: String },
-    Ttl { of: String },
-}
-
-/// Which of the source's `writetime(c)` / `ttl(c)` fields to write back with
-/// `USING TIMESTAMP` / `USING TTL`. Without these, such fields are not loaded.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Preserve {
-    pub writetime: bool,
-    pub ttl: bool,
-}
-
-impl Preserve {
-    fn any(&self) -> bool {
-        self.writetime || self.ttl
-    }
-}
-
-/// `writetime(c)` or `ttl(c)` of a non-key, non-counter column `c`, and its role.
-fn timing_column(view: &ClusterView, name: &str) -> Option<Role> {
-    let (kind, of) = name.strip_suffix(')')?.split_once('(')?;
-    if !view.regular_columns.iter().any(|c| c == of) {
-        return None;
-    }
-    match kind {
-        "writetime" => Some(Role::WriteTime { of: of.to_string() }),
-        "ttl" => Some(Role::Ttl { of: of.to_string() }),
-        _ => None,
-    }
-}
-
-/// How write times and TTLs are held once encoded: a list of `bigint`, with a null element
-/// for a cell without TTL. Cassandra 5.0 gives a multi-cell column (non-frozen collection
-/// or UDT) one write time and TTL per cell, as `list<bigint>` / `list<int>`, and a single
-/// value for the others.
-fn timing_type() -> ColumnType<'static> {
-    ColumnType::Collection {
-        frozen: true,
-        typ: scylla::frame::response::result::CollectionType::List(Box::new(ColumnType::Native(
-            NativeType::BigInt,
-        ))),
-    }
-}
-
-/// The Arrow type a write time or TTL field is read as: integers as Int64, lists of
-/// integers as a list of Int64, text (a number, or a JSON list of numbers and nulls) as is.
-fn timing_arrow_type(from: &DataType) -> std::result::Result<DataType, String> {
-    let integers = |t: &DataType| t.is_integer() || *t == DataType::Null;
-    match from {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => Ok(DataType::Utf8),
-        DataType::Dictionary(_, value) => timing_arrow_type(value),
-        t if t.is_integer() => Ok(DataType::Int64),
-        DataType::List(item) | DataType::LargeList(item) if integers(item.data_type()) => {
-            Ok(DataType::List(Arc::new(arrow_schema::Field::new("item", DataType::Int64, true))))
-        }
-        other => Err(format!("Arrow {other} is not a write time or TTL (an integer, or a list of them)")),
-    }
-}
-
-/// Appends `array[row]` (of a `timing_arrow_type`) as a CQL `list<bigint>` whose elements
-/// may be null; `Ok(false)` for null.
-fn encode_timing(array: &dyn Array, row: usize, out: &mut Vec<u8>) -> std::result::Result<bool, String> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::Int64Type;
-    if array.is_null(row) {
-        return Ok(false);
-    }
-    let values: Vec<Option<i64>> = match array.data_type() {
-        DataType::Int64 => vec![Some(array.as_primitive::<Int64Type>().value(row))],
-        DataType::List(_) => array.as_list::<i32>().value(row).as_primitive::<Int64Type>().iter().collect(),
-        _ => {
-            let text = array.as_string::<i32>().value(row).trim();
-            if text.starts_with('[') {
-                serde_json::from_str(text).map_err(|e| format!("'{text}' is not a list of integers: {e}"))?
-            } else if text.is_empty() {
-                return Ok(false);
-            } else {
-                vec![Some(text.parse().map_err(|_| format!("'{text}' is not an integer"))?)]
-            }
-        }
-    };
-    out.extend_from_slice(&(values.len() as i32).to_be_bytes());
-    for value in values {
-        match value {
-            Some(value) => {
-                out.extend_from_slice(&8i32.to_be_bytes());
-                out.extend_from_slice(&value.to_be_bytes());
-            }
-            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
-        }
-    }
-    Ok(true)
-}
-
-/// The target table's columns fed by the source's `fields` (`None` for JSON, which has no
-/// schema: every column, or every mapped one, is looked up by name), then the write times
-/// and TTLs to preserve. Refuses, in one line, a field with no column, a key column with
-/// no field, and a type that cannot convert.
-pub fn plan_columns(
-    view: &ClusterView,
-    source_schema: Option<&SchemaRef>,
-    source_name: &str,
-    mapping: Option<&[(String, String)]>,
-    preserve: Preserve,
-) -> Result<Vec<PlannedColumn>> {
-    let table = &view.table.name;
-    let column_type = |name: &str| view.columns.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone());
-    let pairs: Vec<(String, String)> = match (mapping, source_schema) {
-        (Some(mapping), _) => mapping.to_vec(),
-        (None, Some(schema)) => {
-            schema.fields().iter().map(|f| (f.name().clone(), f.name().clone())).collect()
-        }
-        (None, None) => {
-            let mut pairs: Vec<(String, String)> =
-                view.columns.iter().map(|(n, _)| (n.clone(), n.clone())).collect();
-            for column in &view.regular_columns {
-                for (kind, wanted) in [("writetime", preserve.writetime), ("ttl", preserve.ttl)] {
-                    if wanted {
-                        pairs.push((format!("{kind}({column})"), format!("{kind}({column})")));
-                    }
-                }
-            }
-            pairs
-        }
-    };
-    if preserve.any()
-        && view.columns.iter().any(|(_, t)| matches!(t, ColumnType::Native(NativeType::Counter)))
-    {
-        return Err(invalid(format!(
-            "{table} is a counter table: counter updates take no USING TIMESTAMP or TTL; load without --preserve-writetime/--preserve-ttl"
-        )));
-    }
-    let mut seen = HashSet::new();
-    let mut planned = Vec::new();
-    for (field, column) in pairs {
-        let timing = if column_type(&column).is_none() { timing_column(view, &column) } else { None };
-        let (typ, role) = match (column_type(&column), timing) {
-            (Some(typ), _) => (typ, Role::Value),
-            (None, Some(role)) => {
-                let flag = match role {
-                    Role::WriteTime { .. } if !preserve.writetime => Some("--preserve-writetime"),
-                    Role::Ttl { .. } if !preserve.ttl => Some("--preserve-ttl"),
-                    _ => None,
-                };
-                match (flag, mapping) {
-                    (None, _) => (timing_type(), role),
-                    // Exported with --writetime/--ttl, loaded without wanting them back.
-                    (Some(_), None) => continue,
-                    (Some(flag), Some(_)) => {
-                        return Err(invalid(format!(
-                            "{source_name}: --mapping feeds {column}; add {flag} to write it back, or leave it out"
-                        )));
-                    }
-                }
-            }
-            (None, None) => {
-                let hint = if mapping.is_some() {
-                    "fix --mapping"
-                } else {
-                    "rename it or leave it out with --mapping"
-                };
-                return Err(invalid(format!(
-                    "{source_name}: field '{field}' has no column '{column}' in {table}; {hint}"
-                )));
-            }
-        };
-        if !seen.insert(column.clone()) {
-            return Err(invalid(format!(
-                "{source_name}: two fields feed column '{column}' of {table}; fix --mapping"
-            )));
-        }
-        if let Some(schema) = source_schema {
-            let Ok(source_field) = schema.field_with_name(&field) else {
-                return Err(invalid(format!(
-                    "{source_name}: --mapping names field '{field}', which the source does not have"
-                )));
-            };
-            let checked = if role == Role::Value {
-                crate::encode::check(source_field.data_type(), &typ)
-            } else {
-                timing_arrow_type(source_field.data_type()).map(|_| ())
-            };
-            checked.map_err(|e| {
-                invalid(format!(
-                    "{source_name}: field '{field}' cannot load into column '{column}' of {table}: {e}"
-                ))
-            })?;
-        }
-        planned.push(PlannedColumn { name: column, typ, field, role });
-    }
-    for (wanted, flag, kind, unload_flag) in [
-        (preserve.writetime, "--preserve-writetime", "writetime", "--writetime"),
-        (preserve.ttl, "--preserve-ttl", "ttl", "--ttl"),
-    ] {
-        let found = planned.iter().any(|c| match &c.role {
-            Role::WriteTime { .. } => kind == "writetime",
-            Role::Ttl { .. } => kind == "ttl",
-            Role::Value => false,
-        });
-        if wanted && !found {
-            return Err(invalid(format!(
-                "{source_name}: {flag} needs {kind}(c) fields, and the source has none; unload with {unload_flag}"
-            )));
-        }
-    }
-    for column in &planned {
-        if let Role::WriteTime { of } | Role::Ttl { of } = &column.role
-            && !seen.contains(of)
-        {
-            return Err(invalid(format!(
-                "{source_name}: field '{}' is the {} of column '{of}', which nothing loads; load '{of}' too or leave it out",
-                column.field,
-                if matches!(column.role, Role::Ttl { .. }) { "TTL" } else { "write time" }
-            )));
-        }
-    }
-    let keys = view.table.partition_key.iter().chain(&view.table.clustering_key);
-    for key in keys {
-        if !seen.contains(key) {
-            return Err(invalid(format!(
-                "{source_name}: no field feeds primary key column '{key}' of {table}; add it or map a field to it with --mapping"
-            )));
-        }
-    }
-    // Table order: key columns first, as the statements bind them; write times and TTLs last.
-    planned.sort_by_key(|c| (c.role != Role::Value, view.columns.iter().position(|(n, _)| *n == c.name)));
-    Ok(planned)
-}
-
-impl LoadPlan {
-    /// The statement of ordinary rows; its markers take every planned column.
-    pub fn statement(&self) -> &Statement {
-        &self.statement
-    }
-
-    pub async fn prepare(
-        session: &Session,
-        view: &ClusterView,
-        columns: Vec<PlannedColumn>,
-        options: &WriteOptions,
-    ) -> Result<LoadPlan> {
-        let table = &view.table;
-        let index_of =
-            |name: &String| columns.iter().position(|c| &c.name == name).expect("keys are planned");
-        let partition_key: Vec<usize> = table.partition_key.iter().map(index_of).collect();
-        let clustering: Vec<usize> = table.clustering_key.iter().map(index_of).collect();
-        let counter = columns.iter().any(|c| matches!(c.typ, ColumnType::Native(NativeType::Counter)));
-        let quoted = |i: &usize| quote_identifier(&columns[*i].name);
-        let values: Vec<usize> = (0..columns.len()).filter(|i| columns[*i].role == Role::Value).collect();
-        let timing = Timing::plan(&columns);
-        // `USING TIMESTAMP ? AND TTL ?` and the split-row slots its markers take.
-        let (using, using_bind) = match &timing {
-            None => (String::new(), Vec::new()),
-            Some(timing) => {
-                let mut clauses = Vec::new();
-                let mut bind = Vec::new();
-                if let Some(slot) = timing.timestamp_slot {
-                    clauses.push("TIMESTAMP ?");
-                    bind.push(slot);
-                }
-                if let Some(slot) = timing.ttl_slot {
-                    clauses.push("TTL ?");
-                    bind.push(slot);
-                }
-                (format!(" USING {}", clauses.join(" AND ")), bind)
-            }
-        };
-        let insert = |bind: &[usize]| {
-            let names: Vec<String> = bind.iter().map(quoted).collect();
-            let markers = vec!["?"; bind.len()].join(", ");
-            let cql =
-                format!("INSERT INTO {} ({}) VALUES ({markers}){using}", table.name.cql(), names.join(", "));
-            (cql, bind.iter().chain(&using_bind).copied().collect::<Vec<_>>())
-        };
-        let (cql, bind) = if counter {
-            let keys: Vec<usize> = partition_key.iter().chain(&clustering).copied().collect();
-            let counters: Vec<usize> = values.iter().copied().filter(|i| !keys.contains(i)).collect();
-            let sets: Vec<String> = counters.iter().map(|i| format!("{0} = {0} + ?", quoted(i))).collect();
-            let conditions: Vec<String> = keys.iter().map(|i| format!("{} = ?", quoted(i))).collect();
-            let cql = format!(
-                "UPDATE {} SET {} WHERE {}",
-                table.name.cql(),
-                sets.join(", "),
-                conditions.join(" AND ")
-            );
-            (cql, counters.into_iter().chain(keys).collect::<Vec<_>>())
-        } else {
-            insert(&values)
-        };
-        let statement = prepare(session, &cql, bind, options).await?;
-        let static_columns: Vec<usize> =
-            values.iter().copied().filter(|i| table.static_columns.contains(&columns[*i].name)).collect();
-        let static_statement = if !counter && !clustering.is_empty() && !table.static_columns.is_empty() {
-            let keyed: Vec<usize> = partition_key.iter().chain(&static_columns).copied().collect();
-            let (cql, bind) = insert(&keyed);
-            Some(prepare(session, &cql, bind, options).await?)
-        } else {
-            None
-        };
-        Ok(LoadPlan {
-            columns,
-            statement,
-            static_statement,
-            partition_key,
-            clustering,
-            counter,
-            timing,
-            source_fields: None,
-        })
-    }
-
-    /// The value columns, without write times and TTLs.
-    pub fn value_columns(&self) -> impl Iterator<Item = &PlannedColumn> {
-        self.columns.iter().filter(|c| c.role == Role::Value)
-    }
-}
-
-/// A cell's write time and TTL as bound: `None` leaves the marker unset (now, or the
-/// table's default TTL).
-type WriteTimeAndTtl = (Option<i64>, Option<i32>);
-
-impl Timing {
-    fn plan(columns: &[PlannedColumn]) -> Option<Timing> {
-        let find = |wanted: &dyn Fn(&Role) -> bool| columns.iter().position(|c| wanted(&c.role));
-        let mut sources = Vec::new();
-        for (index, column) in columns.iter().enumerate() {
-            if column.role != Role::Value {
-                continue;
-            }
-            let name = &column.name;
-            let writetime = find(&|r| matches!(r, Role::WriteTime { of } if of == name));
-            let ttl = find(&|r| matches!(r, Role::Ttl { of } if of == name));
-            sources.push((index, writetime, ttl));
-        }
-        let has = |wanted: &dyn Fn(&Role) -> bool| columns.iter().any(|c| wanted(&c.role));
-        let timestamp = has(&|r| matches!(r, Role::WriteTime { .. }));
-        let ttl = has(&|r| matches!(r, Role::Ttl { .. }));
-        (timestamp || ttl).then(|| Timing {
-            sources,
-            timestamp_slot: timestamp.then_some(columns.len()),
-            ttl_slot: ttl.then_some(columns.len() + 1),
-        })
-    }
-
-    /// Splits each row into one row per distinct (write time, TTL) of its cells. Key
-    /// columns go into every part; a row with no other cell is one part written now.
-    /// Returns the split rows and, for each, the row it came from.
-    fn split(
-        &self,
-        plan: &LoadPlan,
-        encoded: &EncodedRows,
-    ) -> (EncodedRows, Vec<usize>, Vec<(usize, String)>) {
-        let width = plan.columns.len() + 2;
-        let keys: Vec<usize> = plan.partition_key.iter().chain(&plan.clustering).copied().collect();
-        let mut split = EncodedRows::new(width);
-        let mut origin = Vec::new();
-        let mut bad = Vec::new();
-        for row in 0..encoded.rows() {
-            // (write time, TTL) → the columns written with it; `None`: unset (now, or the
-            // table's default TTL).
-            let mut parts: Vec<(WriteTimeAndTtl, Vec<usize>)> = Vec::new();
-            let mut failed = None;
-            for &(column, writetime, ttl) in &self.sources {
-                if keys.contains(&column) || encoded.cell(row, column).is_none() {
-                    continue;
-                }
-                let timing = writetime.map(|c| write_time(encoded.cell(row, c))).transpose().and_then(|w| {
-                    Ok((w.flatten(), ttl.map(|c| time_to_live(encoded.cell(row, c))).transpose()?))
-                });
-                match timing {
-                    Ok(timing) => match parts.iter_mut().find(|(t, _)| *t == timing) {
-                        Some((_, members)) => members.push(column),
-                        None => parts.push((timing, vec![column])),
-                    },
-                    Err(reason) => {
-                        failed = Some(format!("column {}: {reason}", plan.columns[column].name));
-                        break;
-                    }
-                }
-            }
-            if let Some(reason) = failed {
-                bad.push((row, reason));
-                continue;
-            }
-            if parts.is_empty() {
-                parts.push(((None, None), Vec::new()));
-            }
-            for ((timestamp, ttl), members) in parts {
-                for column in 0..width {
-                    let value = if column < plan.columns.len()
-                        && (keys.contains(&column) || members.contains(&column))
-                    {
-                        encoded.cell(row, column)
-                    } else {
-                        None
-                    };
-                    split.push_cell(value);
-                }
-                let at = split.cells.len() - 2;
-                if let Some(timestamp) = timestamp {
-                    split.set_cell(at, &timestamp.to_be_bytes());
-                }
-                if let Some(ttl) = ttl {
-                    split.set_cell(at + 1, &ttl.to_be_bytes());
-                }
-                origin.push(row);
-            }
-        }
-        (split, origin, bad)
-    }
-}
-
-/// A cell's write time: `bigint` µs, or for a multi-cell column a list of them, of which
-/// the latest counts (what `maxwritetime` would say).
-fn write_time(cell: Option<&[u8]>) -> std::result::Result<Option<i64>, String> {
-    let Some(bytes) = cell else { return Ok(None) };
-    let times = timing_values(bytes)?;
-    Ok(times.into_iter().flatten().max())
-}
-
-/// A cell's remaining TTL in seconds, 0 for none (which overrides a table default, as the
-/// source cell had none). For a multi-cell column, the longest, and none if any cell has
-/// none: no cell expires before it did in the source.
-fn time_to_live(cell: Option<&[u8]>) -> std::result::Result<i32, String> {
-    let Some(bytes) = cell else { return Ok(0) };
-    let ttls = timing_values(bytes)?;
-    if ttls.iter().any(Option::is_none) {
-        return Ok(0);
-    }
-    let ttl = ttls.into_iter().flatten().max().unwrap_or(0);
-    if ttl < 0 {
-        return Err(format!("TTL {ttl} is negative"));
-    }
-    i32::try_from(ttl).map_err(|_| format!("TTL {ttl} is out of range"))
-}
-
-/// The values of an `encode_timing` cell.
-fn timing_values(bytes: &[u8]) -> std::result::Result<Vec<Option<i64>>, String> {
-    let malformed = || "malformed list of write times or TTLs".to_string();
-    let mut at = 0;
-    let mut take = |n: usize| -> std::result::Result<&[u8], String> {
-        let end = at + n;
-        let slice = bytes.get(at..end).ok_or_else(malformed)?;
-        at = end;
-        Ok(slice)
-    };
-    let count = i32::from_be_bytes(take(4)?.try_into().expect("4 bytes"));
-    let mut values = Vec::new();
-    for _ in 0..count.max(0) {
-        let length = i32::from_be_bytes(take(4)?.try_into().expect("4 bytes"));
-        values.push(if length < 0 {
-            None
-        } else {
-            Some(i64::from_be_bytes(take(8)?.try_into().expect("8 bytes")))
-        });
-    }
-    Ok(values)
+    /// Stopped by the cancellation token.
+    pub interrupted: bool,
 }
 
 async fn prepare(
@@ -650,10 +417,6 @@ async fn prepare(
     prepared.set_consistency(options.consistency);
     prepared.set_is_idempotent(!options.counter);
     Ok(Statement { prepared, bind: Arc::new(bind) })
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::BadInput, message)
 }
 
 /// A record that was not loaded, as one line of `bad.jsonl`. `chunk` (the source's chunk
@@ -683,7 +446,7 @@ fn keep_bad_records_of_done_chunks(
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(invalid(format!("{}: {e}", path.display()))),
+        Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
     };
     let unit_of: HashMap<&str, usize> = units.iter().enumerate().map(|(i, u)| (u.name.as_str(), i)).collect();
     let mut kept = String::with_capacity(text.len());
@@ -699,7 +462,7 @@ fn keep_bad_records_of_done_chunks(
         let temporary = path.with_extension("jsonl.tmp");
         std::fs::write(&temporary, kept)
             .and_then(|()| std::fs::rename(&temporary, path))
-            .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
     }
     Ok(())
 }
@@ -721,19 +484,21 @@ impl ChunkOutcome {
     }
 }
 
-/// Runs a load of `units` read by `reader` (which sends their chunks), skipping the chunks
-/// `operation` already finished.
-pub async fn load(
-    writer: Arc<Writer>,
-    plan: &LoadPlan,
+/// Writes the chunks of `units` arriving on `chunks`, skipping those `operation` already
+/// finished, until the source ends, `max_errors` is passed, or `cancel` (chunks being
+/// written then are dropped unrecorded: a resumed run writes them again).
+async fn load(
+    batches: Batches<'_>,
     units: &[Unit],
     mut chunks: mpsc::Receiver<Result<Chunk>>,
     operation: &Operation<LoadSpec>,
     config: &LoadConfig,
-    progress: &crate::progress::Progress,
+    progress: &Progress,
+    cancel: &CancellationToken,
 ) -> Result<LoadReport> {
+    let Batches { writer, plan, statements } = batches;
     let done: HashSet<(usize, u64)> = operation.done.iter().map(|d| (d.unit, d.chunk)).collect();
-    let mut report = LoadReport { counter: plan.counter, dry_run: config.dry_run, ..LoadReport::default() };
+    let mut report = LoadReport::default();
     for earlier in &operation.done {
         report.read += earlier.records;
         report.written += earlier.written;
@@ -746,7 +511,7 @@ pub async fn load(
             .create(true)
             .append(true)
             .open(&bad_path)
-            .map_err(|e| invalid(format!("{}: {e}", bad_path.display())))?,
+            .map_err(|e| Error::io(format!("cannot write {}", bad_path.display()), e))?,
     );
     let mut in_flight = FuturesUnordered::new();
     // Chunks written at once: enough to keep the writer's request slots busy across chunk
@@ -756,7 +521,14 @@ pub async fn load(
     let mut sized = false;
     loop {
         while receiving && in_flight.len() < max_chunks {
-            match chunks.recv().await {
+            let received = tokio::select! {
+                received = chunks.recv() => received,
+                () = cancel.cancelled() => {
+                    report.interrupted = true;
+                    break;
+                }
+            };
+            match received {
                 None => receiving = false,
                 Some(Err(err)) => {
                     // A unit that cannot be opened or read on: one bad record, and go on.
@@ -772,22 +544,35 @@ pub async fn load(
                     }
                     if !sized && chunk.batch.num_rows() > 0 {
                         sized = true;
-                        if config.auto_concurrency {
+                        if config.writes.max_concurrent_requests.is_none() {
                             let row_bytes = chunk.batch.get_array_memory_size() / chunk.batch.num_rows();
                             writer.size_for_rows(row_bytes);
                         }
                     }
                     let writer = writer.clone();
+                    let batches = Batches { writer, plan, statements };
                     in_flight.push(futures::future::Either::Right(write_chunk(
-                        writer,
-                        plan,
+                        batches,
                         chunk,
                         config.dry_run,
                     )));
                 }
             }
         }
-        let Some(outcome) = in_flight.next().await else { break };
+        if report.interrupted {
+            break;
+        }
+        let outcome = tokio::select! {
+            outcome = in_flight.next() => outcome,
+            () = cancel.cancelled() => {
+                report.interrupted = true;
+                break;
+            }
+        };
+        let Some(outcome) = outcome else {
+            progress.units_done(units.len());
+            break;
+        };
         let unit_name = units.get(outcome.done.unit).map_or("", |u| u.name.as_str());
         if !outcome.bad.is_empty() {
             let mut file = bad_file.lock().expect("bad file lock");
@@ -800,12 +585,17 @@ pub async fn load(
                     chunk: outcome.done.chunk,
                 })
                 .expect("bad record serializes");
-                writeln!(file, "{line}").map_err(|e| invalid(format!("{}: {e}", bad_path.display())))?;
+                writeln!(file, "{line}")
+                    .map_err(|e| Error::io(format!("cannot write {}", bad_path.display()), e))?;
             }
-            file.flush().map_err(|e| invalid(format!("{}: {e}", bad_path.display())))?;
+            file.flush().map_err(|e| Error::io(format!("cannot write {}", bad_path.display()), e))?;
             for (position, _, reason) in outcome.bad.iter().take(3) {
                 operation.log(&format!("bad record: {unit_name} at {position}: {reason}"));
             }
+        }
+        if outcome.done.unit != usize::MAX {
+            // Units are read in order: the ones before this chunk's are finished.
+            progress.units_done(outcome.done.unit);
         }
         report.read += outcome.done.records;
         report.written += outcome.done.written;
@@ -833,112 +623,9 @@ pub async fn load(
     Ok(report)
 }
 
-/// A chunk's rows as CQL values of the plan's columns.
-pub struct EncodedChunk {
-    pub encoded: EncodedRows,
-    /// The batch row of each encoded row, ascending (with --preserve-writetime/ttl a
-    /// batch row may be split into several encoded rows).
-    pub rows: Vec<usize>,
-    /// Records that could not be read or converted: (position, original, reason).
-    pub bad: Vec<(u64, String, String)>,
-    pub records: u64,
-}
-
-/// Encodes every row of `chunk` for `plan`; a row with a value that does not convert, or
-/// a null key, goes to `bad`.
-pub fn encode_chunk(plan: &LoadPlan, chunk: &Chunk) -> EncodedChunk {
-    let records = chunk.records();
-    let mut bad: Vec<(u64, String, String)> =
-        chunk.rejects.iter().map(|r| (r.position, r.original.clone(), r.reason.clone())).collect();
-    let rows = chunk.batch.num_rows();
-    let mut encoded = EncodedRows::new(plan.columns.len());
-    if let Some(known) = &plan.source_fields
-        && let Some(field) = chunk.batch.schema().fields().iter().find(|f| !known.contains(f.name()))
-    {
-        let reason = format!(
-            "field '{}' is not in the first file, whose fields decided what loads; give the files the same fields, or list them with --mapping",
-            field.name()
-        );
-        bad.extend((0..rows).map(|row| (chunk.positions[row], chunk.original(row), reason.clone())));
-        return EncodedChunk { encoded, rows: Vec::new(), bad, records };
-    }
-    // Each planned column's source array, read through a cast to a simpler type if needed.
-    let mut arrays: Vec<Option<ArrayRef>> = Vec::with_capacity(plan.columns.len());
-    for column in &plan.columns {
-        let Some(array) = chunk.batch.column_by_name(&column.field) else {
-            arrays.push(None);
-            continue;
-        };
-        let readable = if column.role == Role::Value {
-            crate::encode::normalize(array)
-                .and_then(|a| crate::encode::check(a.data_type(), &column.typ).map(|()| a))
-        } else {
-            timing_arrow_type(array.data_type()).and_then(|t| {
-                arrow_cast::cast(array, &t)
-                    .map_err(|e| format!("cannot read Arrow {}: {e}", array.data_type()))
-            })
-        };
-        let array = match readable {
-            Ok(array) => Some(array),
-            // The whole column cannot be read: every row of the chunk is a bad record.
-            Err(reason) => {
-                let reason = format!("column {}: {reason}", column.name);
-                bad.extend((0..rows).map(|row| (chunk.positions[row], chunk.original(row), reason.clone())));
-                return EncodedChunk { encoded, rows: Vec::new(), bad, records };
-            }
-        };
-        arrays.push(array);
-    }
-    let mut good = Vec::with_capacity(rows);
-    'rows: for row in 0..rows {
-        let cells_at = encoded.cells.len();
-        let data_at = encoded.data.len();
-        for (column, array) in plan.columns.iter().zip(&arrays) {
-            let start = encoded.data.len();
-            let present = match array {
-                None => Ok(false),
-                Some(array) if column.role != Role::Value => {
-                    encode_timing(array.as_ref(), row, &mut encoded.data)
-                }
-                Some(array) => crate::encode::encode(array.as_ref(), row, &column.typ, &mut encoded.data),
-            };
-            match present {
-                Ok(true) => encoded.cells.push(Some((start as u32, encoded.data.len() as u32))),
-                Ok(false) => encoded.cells.push(None),
-                Err(reason) => {
-                    encoded.cells.truncate(cells_at);
-                    encoded.data.truncate(data_at);
-                    bad.push((
-                        chunk.positions[row],
-                        chunk.original(row),
-                        format!("column {}: {reason}", column.name),
-                    ));
-                    continue 'rows;
-                }
-            }
-        }
-        if let Err(reason) = check_key(plan, &encoded, good.len()) {
-            encoded.cells.truncate(cells_at);
-            encoded.data.truncate(data_at);
-            bad.push((chunk.positions[row], chunk.original(row), reason));
-            continue;
-        }
-        good.push(row);
-    }
-    if let Some(timing) = &plan.timing {
-        let (split, origin, failed) = timing.split(plan, &encoded);
-        for (row, reason) in failed {
-            let row = good[row];
-            bad.push((chunk.positions[row], chunk.original(row), reason));
-        }
-        let rows = origin.into_iter().map(|row| good[row]).collect();
-        return EncodedChunk { encoded: split, rows, bad, records };
-    }
-    EncodedChunk { encoded, rows: good, bad, records }
-}
-
 /// Encodes a chunk's rows for the plan's columns, then writes them.
-async fn write_chunk(writer: Arc<Writer>, plan: &LoadPlan, chunk: Chunk, dry_run: bool) -> ChunkOutcome {
+async fn write_chunk(batches: Batches<'_>, chunk: Chunk, dry_run: bool) -> ChunkOutcome {
+    let Batches { writer, plan, statements } = batches;
     let EncodedChunk { encoded, rows: good, mut bad, records } = encode_chunk(plan, &chunk);
     if dry_run {
         return ChunkOutcome::new(done(&chunk, records, 0, bad.len() as u64), bad);
@@ -980,9 +667,9 @@ async fn write_chunk(writer: Arc<Writer>, plan: &LoadPlan, chunk: Chunk, dry_run
             let writer = writer.clone();
             async move {
                 let statement = if static_only {
-                    plan.static_statement.as_ref().expect("static rows need it")
+                    statements.static_rows.as_ref().expect("static rows need it")
                 } else {
-                    &plan.statement
+                    &statements.rows
                 };
                 let result = writer.write(statement, encoded, &members).await;
                 // The partition's token names the token range when the cluster failed it.
@@ -1041,29 +728,6 @@ fn done(chunk: &Chunk, records: u64, written: u64, failed: u64) -> ChunkDone {
     ChunkDone { unit: chunk.unit, chunk: chunk.index, records, written, failed }
 }
 
-/// Null in a key column is a bad record, except a static-only row: all clustering columns
-/// null in a table with static columns.
-fn check_key(plan: &LoadPlan, encoded: &EncodedRows, row: usize) -> std::result::Result<(), String> {
-    for &column in &plan.partition_key {
-        if encoded.cell(row, column).is_none() {
-            return Err(format!("null in partition key column {}", plan.columns[column].name));
-        }
-    }
-    if is_static_only(plan, encoded, row) {
-        return Ok(());
-    }
-    for &column in &plan.clustering {
-        if encoded.cell(row, column).is_none() {
-            return Err(format!("null in clustering column {}", plan.columns[column].name));
-        }
-    }
-    Ok(())
-}
-
-pub fn is_static_only(plan: &LoadPlan, encoded: &EncodedRows, row: usize) -> bool {
-    plan.static_statement.is_some() && plan.clustering.iter().all(|&c| encoded.cell(row, c).is_none())
-}
-
 /// The operation directory of a new load or the one being resumed, with the units it reads.
 pub fn open_operation(
     log_dir: &std::path::Path,
@@ -1118,45 +782,32 @@ pub fn bad_file(operation: &Operation<LoadSpec>) -> PathBuf {
     operation.dir.join("bad.jsonl")
 }
 
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::BadInput, message)
+}
 
-    use arrow_array::types::Int32Type;
-    use arrow_array::{ArrayRef, Int32Array, ListArray, StringArray};
-
-    use super::*;
-
-    fn encoded(array: ArrayRef, row: usize) -> Option<Vec<u8>> {
-        let array = arrow_cast::cast(&array, &timing_arrow_type(array.data_type()).unwrap()).unwrap();
-        let mut out = Vec::new();
-        encode_timing(array.as_ref(), row, &mut out).unwrap().then_some(out)
+/// The token ranges holding `tokens`, with their replicas: `(-3074457345618258603, …] on
+/// 127.0.0.3`, the first few and how many more.
+fn unwritten_ranges(view: &ClusterView, tokens: &[i64]) -> String {
+    let Ok(ranges) = view.replicated_ranges() else { return "unknown".to_string() };
+    let mut hit: Vec<&cqlbulk_ring::ReplicatedRange> = Vec::new();
+    for token in tokens {
+        if let Some(range) = ranges.iter().find(|r| r.range.contains(*token))
+            && !hit.iter().any(|h| std::ptr::eq(*h, range))
+        {
+            hit.push(range);
+        }
     }
-
-    /// What: write times and TTLs read from text (a number, or a JSON list with nulls as
-    /// Cassandra 5.0 gives them for a collection), integers and lists of integers, then
-    /// reduced to the one write time (the latest) and TTL (none if any cell had none, else
-    /// the longest) a statement can carry. Why: these decide which write wins after a
-    /// migration and when data expires; a TTL list with a null must not be refused.
-    #[test]
-    fn write_times_and_ttls_from_every_form() {
-        let text: ArrayRef =
-            Arc::new(StringArray::from(vec![Some("1700"), Some("[4000, 5000]"), Some("[null, 90]"), None]));
-        assert_eq!(write_time(encoded(text.clone(), 0).as_deref()), Ok(Some(1700)));
-        assert_eq!(write_time(encoded(text.clone(), 1).as_deref()), Ok(Some(5000)));
-        assert_eq!(time_to_live(encoded(text.clone(), 2).as_deref()), Ok(0));
-        assert_eq!(encoded(text, 3), None);
-        assert_eq!(time_to_live(None), Ok(0));
-        let ints: ArrayRef = Arc::new(Int32Array::from(vec![86_400]));
-        assert_eq!(time_to_live(encoded(ints, 0).as_deref()), Ok(86_400));
-        let lists: ArrayRef =
-            Arc::new(ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(30), Some(90)])]));
-        assert_eq!(time_to_live(encoded(lists, 0).as_deref()), Ok(90));
-        let bad: ArrayRef = Arc::new(StringArray::from(vec!["soon"]));
-        let array = arrow_cast::cast(&bad, &DataType::Utf8).unwrap();
-        assert!(encode_timing(array.as_ref(), 0, &mut Vec::new()).is_err());
-        let negative: ArrayRef = Arc::new(StringArray::from(vec!["-5"]));
-        assert!(time_to_live(encoded(negative, 0).as_deref()).is_err());
-        assert!(timing_arrow_type(&DataType::Float64).is_err());
-    }
+    hit.sort_by_key(|r| r.range.start());
+    let shown: Vec<String> = hit
+        .iter()
+        .take(5)
+        .map(|r| {
+            let replicas: Vec<String> =
+                r.replicas.iter().map(|id| view.node(*id).address.ip().to_string()).collect();
+            format!("{} on {}", r.range, replicas.join(", "))
+        })
+        .collect();
+    let more = hit.len().saturating_sub(shown.len());
+    if more > 0 { format!("{} and {more} more", shown.join("; ")) } else { shown.join("; ") }
 }

@@ -6,10 +6,10 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCodec, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 
+use crate::codec::text::ColumnText;
 use crate::compress::{Compression, Encoder};
-use crate::text::ColumnText;
 
 /// What to write, with its options.
 #[derive(Clone, Debug)]
@@ -52,6 +52,27 @@ pub struct ParquetOptions {
     pub codec: ParquetCompression,
     /// Rows per row group: what a writer holds in memory per open file.
     pub row_group_rows: usize,
+}
+
+impl ParquetOptions {
+    /// The writer properties of every Parquet file cqlbulk writes (Parquet files and
+    /// Iceberg data files): codec, row group rows, page statistics (so readers skip pages),
+    /// a small dictionary limit (see `DICTIONARY_PAGE_BYTES`), and who wrote it.
+    pub fn writer_properties(&self) -> WriterPropertiesBuilder {
+        let codec = match self.codec {
+            ParquetCompression::Zstd => ParquetCodec::ZSTD(ZstdLevel::default()),
+            ParquetCompression::Snappy => ParquetCodec::SNAPPY,
+            ParquetCompression::Gzip => ParquetCodec::GZIP(Default::default()),
+            ParquetCompression::Lz4 => ParquetCodec::LZ4_RAW,
+            ParquetCompression::None => ParquetCodec::UNCOMPRESSED,
+        };
+        WriterProperties::builder()
+            .set_compression(codec)
+            .set_max_row_group_row_count(Some(self.row_group_rows.max(1)))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
+            .set_created_by(format!("cqlbulk {}", env!("CARGO_PKG_VERSION")))
+    }
 }
 
 impl Default for ParquetOptions {
@@ -121,20 +142,7 @@ pub fn open_writer<W: Write + Send + 'static>(
             line: String::new(),
         }),
         Format::Parquet(options) => {
-            let codec = match options.codec {
-                ParquetCompression::Zstd => ParquetCodec::ZSTD(ZstdLevel::default()),
-                ParquetCompression::Snappy => ParquetCodec::SNAPPY,
-                ParquetCompression::Gzip => ParquetCodec::GZIP(Default::default()),
-                ParquetCompression::Lz4 => ParquetCodec::LZ4_RAW,
-                ParquetCompression::None => ParquetCodec::UNCOMPRESSED,
-            };
-            let properties = WriterProperties::builder()
-                .set_compression(codec)
-                .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
-                .set_statistics_enabled(EnabledStatistics::Page)
-                .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
-                .set_created_by(format!("cqlbulk {}", env!("CARGO_PKG_VERSION")))
-                .build();
+            let properties = options.writer_properties().build();
             let writer = ArrowWriter::try_new(out, schema, Some(properties)).map_err(io::Error::other)?;
             Box::new(ParquetWriter { writer })
         }
@@ -275,7 +283,7 @@ impl<W: Write + Send> FormatWriter for JsonWriter<W> {
             .iter()
             .map(|f| {
                 let mut name = String::new();
-                crate::text::json_string(f.name(), &mut name);
+                crate::codec::text::json_string(f.name(), &mut name);
                 name
             })
             .collect();

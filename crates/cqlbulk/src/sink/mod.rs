@@ -80,7 +80,7 @@ pub enum Destination {
     },
     /// One stream shared by all splits; rows of different splits interleave by batch.
     Stdout(Arc<Mutex<Option<Box<dyn FormatWriter>>>>),
-    Iceberg(iceberg::IcebergSink),
+    Iceberg(Box<iceberg::IcebergSink>),
     Discard,
 }
 
@@ -164,7 +164,7 @@ struct OpenFile {
 /// Output of one split attempt.
 pub enum SplitSink<'a> {
     Files(FileSplitSink<'a>),
-    Iceberg(crate::lake::writer::SplitWriter),
+    Iceberg(iceberg::SplitWriter),
 }
 
 /// What a finished split wrote.

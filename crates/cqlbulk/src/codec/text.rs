@@ -17,7 +17,7 @@ use arrow_schema::{DataType, Field};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::types::CQL_TYPE_KEY;
+use crate::codec::types::CQL_TYPE_KEY;
 
 /// Formats the values of one column of one batch.
 pub struct ColumnText {

@@ -1,18 +1,19 @@
-//! Reading an Iceberg table for `load` and `verify`: pick the snapshot (current, by id, or
-//! as of a time), project columns, push a row filter into the scan, and list its data files
-//! as units to read in a fixed order.
+//! An Iceberg table as a source: pick the snapshot (current, by id, or as of a time),
+//! project columns, push a row filter into the scan, list its data files as units in a
+//! fixed order, and read them through iceberg-rust's Arrow reader.
 
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use iceberg::expr::{Predicate, Reference};
 use iceberg::spec::{Datum, PrimitiveType, Type};
 use iceberg::table::Table;
+use tokio::sync::mpsc;
 
-use super::catalog::{self, CatalogConfig};
+use super::{CHUNK_RECORDS, Chunk, Location, Unit};
+use crate::catalog::{self, CatalogConfig};
 use crate::error::{Error, ErrorKind, Result};
-use crate::load::source::{Location, Unit};
 
 /// Which table state to read.
 #[derive(Clone, Debug, Default)]
@@ -66,7 +67,7 @@ impl IcebergSource {
                     .max_by_key(|s| s.timestamp_ms());
                 Some(at.cloned().ok_or_else(|| {
                     let mut when = String::new();
-                    crate::text::write_timestamp(millis, &mut when);
+                    crate::codec::text::write_timestamp(millis, &mut when);
                     invalid(format!("{}: no snapshot at or before {when}", self.describe()))
                 })?)
             }
@@ -219,4 +220,49 @@ fn datum(typ: &PrimitiveType, literal: &str) -> std::result::Result<Datum, Strin
         PrimitiveType::Uuid => Datum::uuid_from_str(text).map_err(|e| e.to_string())?,
         other => return Err(format!("filters on {other} columns are not supported")),
     })
+}
+
+/// Reads Iceberg data files (the scan's tasks) in order, each through iceberg-rust's Arrow
+/// reader, which applies the scan's projection, filter and delete files.
+pub async fn read_iceberg(units: &[Unit], file_io: iceberg::io::FileIO, chunks: mpsc::Sender<Result<Chunk>>) {
+    for (index, unit) in units.iter().enumerate() {
+        let Location::Iceberg(task) = &unit.location else { unreachable!("Iceberg units are scan tasks") };
+        let reader = iceberg::arrow::ArrowReaderBuilder::new(file_io.clone(), iceberg::Runtime::current())
+            .with_batch_size(CHUNK_RECORDS)
+            .with_data_file_concurrency_limit(1)
+            .build();
+        let tasks = futures::stream::iter(vec![Ok(task.as_ref().clone())]).boxed();
+        let mut stream = match reader.read(tasks) {
+            Ok(result) => result.stream(),
+            Err(e) => {
+                let _ = chunks.send(Err(catalog::catalog_error(&unit.name, e))).await;
+                return;
+            }
+        };
+        let mut position = 0u64;
+        let mut chunk_index = 0u64;
+        while let Some(batch) = stream.next().await {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => {
+                    let _ = chunks.send(Err(catalog::catalog_error(&unit.name, e))).await;
+                    return;
+                }
+            };
+            let rows = batch.num_rows() as u64;
+            let chunk = Chunk {
+                unit: index,
+                index: chunk_index,
+                batch,
+                positions: (position..position + rows).collect(),
+                originals: None,
+                rejects: Vec::new(),
+            };
+            position += rows;
+            chunk_index += 1;
+            if chunks.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+        }
+    }
 }

@@ -1,18 +1,26 @@
 //! The Iceberg sink of an unload: every split's rows become Parquet data files
-//! ([`crate::lake::writer`]), recorded in the checkpoint; when the whole ring is read, the
-//! run's files are committed as one snapshot carrying the run id. Nothing is visible before
-//! that commit, and a run id already among the table's snapshots is never committed again,
-//! so every attempt of a run, however it ended, adds each row exactly once.
+//! ([`data_files`]), recorded in the checkpoint; when the whole ring is read, the run's
+//! files are committed as one snapshot carrying the run id ([`table`]). Nothing is visible
+//! before that commit, and a run id already among the table's snapshots is never committed
+//! again, so every attempt of a run, however it ended, adds each row exactly once.
+//!
+//! The CQL → Iceberg type mapping is [`schema`] (types, partitioning, evolution) and
+//! [`convert`] (the Arrow arrays cqlbulk reads → the arrays of the Iceberg schema).
+
+pub mod convert;
+pub mod data_files;
+pub mod schema;
+pub mod table;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::error::Result;
-use crate::lake::schema::CqlColumn;
-use crate::lake::{self, DataFileOptions, DataFileTarget, ExportConfig, ExportTable};
-use crate::operation::SplitDone;
-
+pub use self::data_files::{DataFileOptions, DataFileTarget, SplitFiles, SplitWriter};
+use self::schema::CqlColumn;
+pub use self::table::{ExportConfig, ExportTable};
 use super::{Resumed, RunFacts};
+use crate::error::Result;
+use crate::operation::SplitDone;
 
 pub struct IcebergSink {
     pub table: ExportTable,
@@ -39,13 +47,13 @@ impl IcebergSink {
     /// attempt committed, then stopped before saying so), or the data files no finished
     /// split recorded are deleted (no snapshot references them yet).
     pub fn resume(&self, done: &[SplitDone]) -> Result<Resumed> {
-        if let Some(snapshot_id) = lake::committed_snapshot(&self.table.table, &self.run_id) {
+        if let Some(snapshot_id) = table::committed_snapshot(&self.table.table, &self.run_id) {
             return Ok(Resumed::Committed { snapshot_id });
         }
         let recorded: HashSet<String> =
             done.iter().flat_map(|d| d.files.iter().map(|f| f.name.clone())).collect();
         let removed =
-            lake::remove_unrecorded_files(&self.table.table, &file_prefix(&self.run_id), &recorded)?;
+            table::remove_unrecorded_files(&self.table.table, &file_prefix(&self.run_id), &recorded)?;
         Ok(Resumed::Removed(removed))
     }
 
@@ -54,14 +62,14 @@ impl IcebergSink {
         let data_files: Vec<String> = done.iter().flat_map(|d| d.data_files.iter().cloned()).collect();
         let rows: u64 = done.iter().map(|d| d.rows).sum();
         let properties = HashMap::from([
-            (lake::RUN_ID_PROPERTY.to_string(), self.run_id.clone()),
-            (lake::SOURCE_CLUSTER_PROPERTY.to_string(), facts.source_cluster.clone()),
-            (lake::SOURCE_TABLE_PROPERTY.to_string(), facts.source_table.clone()),
-            (lake::ROWS_PROPERTY.to_string(), rows.to_string()),
-            (lake::SPLITS_PROPERTY.to_string(), facts.splits.to_string()),
-            (lake::VERSION_PROPERTY.to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            (table::RUN_ID_PROPERTY.to_string(), self.run_id.clone()),
+            (table::SOURCE_CLUSTER_PROPERTY.to_string(), facts.source_cluster.clone()),
+            (table::SOURCE_TABLE_PROPERTY.to_string(), facts.source_table.clone()),
+            (table::ROWS_PROPERTY.to_string(), rows.to_string()),
+            (table::SPLITS_PROPERTY.to_string(), facts.splits.to_string()),
+            (table::VERSION_PROPERTY.to_string(), env!("CARGO_PKG_VERSION").to_string()),
         ]);
-        let committed = lake::commit_run(
+        let committed = table::commit_run(
             self.table.catalog.as_ref(),
             &self.table.ident,
             &self.run_id,

@@ -17,7 +17,7 @@ use num_bigint::BigInt;
 use scylla::frame::response::result::{CollectionType, ColumnType, NativeType};
 use serde_json::value::RawValue;
 
-use crate::types::cql_type_name;
+use crate::codec::types::cql_type_name;
 
 pub type ParseResult<T> = Result<T, String>;
 
@@ -627,7 +627,7 @@ pub fn clip(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text;
+    use crate::codec::text;
 
     fn native(name: &str) -> NativeType {
         match name {

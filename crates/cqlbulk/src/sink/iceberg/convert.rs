@@ -114,7 +114,7 @@ pub fn convert(array: &ArrayRef, target: &FieldRef) -> Result<ArrayRef, ConvertE
             for (row, value) in nanos.values().iter().enumerate() {
                 if value % 1000 != 0 && !nanos.is_null(row) {
                     let mut text = String::new();
-                    crate::text::write_time(*value, &mut text);
+                    crate::codec::text::write_time(*value, &mut text);
                     return Err(error(
                         row,
                         format!(
@@ -232,7 +232,7 @@ fn row_of(offsets: &OffsetBuffer<i32>, child: usize) -> usize {
 
 fn timestamp_text(millis: i64) -> String {
     let mut text = String::new();
-    crate::text::write_timestamp(millis, &mut text);
+    crate::codec::text::write_timestamp(millis, &mut text);
     text
 }
 

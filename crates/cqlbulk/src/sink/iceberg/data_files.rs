@@ -23,13 +23,12 @@ use iceberg::writer::file_writer::location_generator::{
 };
 use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
 use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 
 use super::convert::{ConvertError, convert_batch};
+use crate::codec::text::ColumnText;
 use crate::error::{Error, ErrorKind, Result};
 use crate::operation::WrittenFile;
-use crate::text::ColumnText;
+use crate::sink::format::{ParquetCompression, ParquetOptions};
 
 /// Row-group memory one worker's open data files may hold together.
 const WORKER_BUFFER_BYTES: usize = 64 << 20;
@@ -88,14 +87,9 @@ impl DataFileTarget {
         // budget, so partitioned exports get smaller row groups rather than more memory.
         let open_files = if spec.is_unpartitioned() { 1 } else { options.max_open_files.max(1) };
         let row_group_bytes = (WORKER_BUFFER_BYTES / open_files).max(MIN_ROW_GROUP_BYTES);
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(options.row_group_rows.max(1)))
-            .set_max_row_group_bytes(Some(row_group_bytes))
-            // As in the Parquet sink: a dictionary page larger than this falls back to plain
-            // encoding, which keeps high-cardinality columns from bloating memory.
-            .set_dictionary_page_size_limit(64 << 10)
-            .build();
+        let parquet =
+            ParquetOptions { codec: ParquetCompression::Zstd, row_group_rows: options.row_group_rows };
+        let properties = parquet.writer_properties().set_max_row_group_bytes(Some(row_group_bytes)).build();
         let locations =
             DefaultLocationGenerator::new(metadata).map_err(|e| iceberg_error("data location", e))?;
         Ok(DataFileTarget {
@@ -309,5 +303,5 @@ pub fn local_path(location: &str) -> std::path::PathBuf {
 }
 
 pub fn iceberg_error(what: &str, err: iceberg::Error) -> Error {
-    super::catalog::catalog_error(what, err)
+    crate::catalog::catalog_error(what, err)
 }

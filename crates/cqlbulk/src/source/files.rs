@@ -1,11 +1,7 @@
-//! Sources of `load`: files (CSV, JSON, Parquet; compressed or not; a file, a directory, a
-//! glob, or stdin) and Iceberg scans, each read as a stream of Arrow chunks.
-//!
-//! A chunk is a fixed slice of one input unit (a file, or an Iceberg data file), numbered
-//! in reading order, so that a checkpoint can name it and `--resume` can skip it. Text
-//! formats become Utf8 columns holding each value's text form (scalars as text, nested
-//! values as JSON); Parquet and Iceberg keep their Arrow types. `encode.rs` converts both
-//! to the target CQL types.
+//! Files as a source: CSV, JSON lines or arrays, Parquet; plain or compressed (detected from
+//! the name); a file, every file under a directory, a glob, or stdin. Text formats become
+//! Utf8 columns holding each value's text form (scalars as text, nested values as JSON);
+//! Parquet keeps its Arrow types.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -13,20 +9,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
-use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use futures::StreamExt;
+
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use super::csv::{CsvReadOptions, CsvReader, UTF8_BOM};
+use super::{CHUNK_RECORDS, Chunk, Location, Reject, Unit};
+use crate::codec::parse::json_as_text;
 use crate::compress::Compression;
 use crate::error::{Error, ErrorKind, Result};
-use crate::parse::json_as_text;
 
-/// Records per chunk of a text file, and the most text one chunk holds.
-const CHUNK_RECORDS: usize = 10_000;
+/// The most text one chunk holds (besides `CHUNK_RECORDS` records).
 const CHUNK_TEXT_BYTES: usize = 8 << 20;
 
 #[derive(Clone, Debug)]
@@ -49,76 +45,6 @@ impl InputFormat {
     fn extension(&self) -> &'static str {
         self.name()
     }
-}
-
-/// One input to read in order: a file, stdin, or an Iceberg data file.
-#[derive(Clone, Debug)]
-pub struct Unit {
-    /// Shown in errors and the bad-records file, and recorded in the checkpoint.
-    pub name: String,
-    pub location: Location,
-}
-
-#[derive(Clone, Debug)]
-pub enum Location {
-    File(PathBuf),
-    Stdin,
-    Iceberg(Box<iceberg::scan::FileScanTask>),
-}
-
-/// A record that could not be read, with where it was and why.
-#[derive(Clone, Debug)]
-pub struct Reject {
-    pub position: u64,
-    pub original: String,
-    pub reason: String,
-}
-
-/// A slice of one unit's records.
-pub struct Chunk {
-    pub unit: usize,
-    pub index: u64,
-    /// The records that could be read, as the source's fields.
-    pub batch: RecordBatch,
-    /// Position of each batch row in its unit: the line for text, the row for Parquet.
-    pub positions: Vec<u64>,
-    /// Original text of each batch row (text formats), for the bad-records file.
-    pub originals: Option<Vec<String>>,
-    pub rejects: Vec<Reject>,
-}
-
-impl Chunk {
-    /// Records in the chunk, read or not.
-    pub fn records(&self) -> u64 {
-        (self.batch.num_rows() + self.rejects.len()) as u64
-    }
-
-    /// A row as the source had it: its text, or (Parquet, Iceberg) JSON of its values.
-    pub fn original(&self, row: usize) -> String {
-        match &self.originals {
-            Some(texts) => texts[row].clone(),
-            None => row_as_json(&self.batch, row),
-        }
-    }
-}
-
-/// A row of a typed batch (Parquet, Iceberg) as JSON of its display values, for the
-/// bad-records file.
-fn row_as_json(batch: &RecordBatch, row: usize) -> String {
-    let options = arrow_cast::display::FormatOptions::default();
-    let mut object = serde_json::Map::new();
-    for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
-        let value = if array.is_null(row) {
-            serde_json::Value::Null
-        } else {
-            match arrow_cast::display::ArrayFormatter::try_new(array.as_ref(), &options) {
-                Ok(formatter) => serde_json::Value::String(formatter.value(row).to_string()),
-                Err(_) => serde_json::Value::String("?".into()),
-            }
-        };
-        object.insert(field.name().clone(), value);
-    }
-    serde_json::Value::Object(object).to_string()
 }
 
 /// The files `url` names: a file, every file of `format` under a directory (recursively,
@@ -572,49 +498,4 @@ fn read_parquet(index: usize, unit: &Unit, chunks: &mpsc::Sender<Result<Chunk>>)
         }
     }
     Ok(())
-}
-
-/// Reads Iceberg data files (the scan's tasks) in order, each through iceberg-rust's Arrow
-/// reader, which applies the scan's projection, filter and delete files.
-pub async fn read_iceberg(units: &[Unit], file_io: iceberg::io::FileIO, chunks: mpsc::Sender<Result<Chunk>>) {
-    for (index, unit) in units.iter().enumerate() {
-        let Location::Iceberg(task) = &unit.location else { unreachable!("Iceberg units are scan tasks") };
-        let reader = iceberg::arrow::ArrowReaderBuilder::new(file_io.clone(), iceberg::Runtime::current())
-            .with_batch_size(CHUNK_RECORDS)
-            .with_data_file_concurrency_limit(1)
-            .build();
-        let tasks = futures::stream::iter(vec![Ok(task.as_ref().clone())]).boxed();
-        let mut stream = match reader.read(tasks) {
-            Ok(result) => result.stream(),
-            Err(e) => {
-                let _ = chunks.send(Err(crate::lake::catalog::catalog_error(&unit.name, e))).await;
-                return;
-            }
-        };
-        let mut position = 0u64;
-        let mut chunk_index = 0u64;
-        while let Some(batch) = stream.next().await {
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(e) => {
-                    let _ = chunks.send(Err(crate::lake::catalog::catalog_error(&unit.name, e))).await;
-                    return;
-                }
-            };
-            let rows = batch.num_rows() as u64;
-            let chunk = Chunk {
-                unit: index,
-                index: chunk_index,
-                batch,
-                positions: (position..position + rows).collect(),
-                originals: None,
-                rejects: Vec::new(),
-            };
-            position += rows;
-            chunk_index += 1;
-            if chunks.send(Ok(chunk)).await.is_err() {
-                return;
-            }
-        }
-    }
 }

@@ -17,11 +17,11 @@ use arrow_schema::{DataType, IntervalUnit, TimeUnit};
 use num_bigint::BigInt;
 use scylla::frame::response::result::{CollectionType, ColumnType, NativeType};
 
-use crate::parse::{
+use crate::codec::parse::{
     self, ParseResult, encode_vector_element, integer_range, with_length, write_count, write_date,
     write_decimal, write_duration, write_null, write_time, write_uuid,
 };
-use crate::types::cql_type_name;
+use crate::codec::types::cql_type_name;
 
 /// Arrow types read through a cast to a simpler one first (views, large offsets,
 /// dictionaries), so the encoder knows one type per kind.
@@ -295,7 +295,7 @@ fn encode_native(array: &dyn Array, row: usize, native: &NativeType, out: &mut V
                 Some(v) => v,
                 None => {
                     let (unscaled, scale) = decimal_value(array, row).expect("checked: a decimal");
-                    let text = crate::decode::format_decimal(&unscaled, scale);
+                    let text = crate::codec::decode::format_decimal(&unscaled, scale);
                     exact_integer(&unscaled, scale)
                         .ok_or_else(|| format!("{text} is not a whole number, as {} needs", type_name()))?
                 }
@@ -317,7 +317,7 @@ fn encode_native(array: &dyn Array, row: usize, native: &NativeType, out: &mut V
             let value = exact_integer_big(&unscaled, scale).ok_or_else(|| {
                 format!(
                     "{} is not a whole number, as varint needs",
-                    crate::decode::format_decimal(&unscaled, scale)
+                    crate::codec::decode::format_decimal(&unscaled, scale)
                 )
             })?;
             out.extend_from_slice(&value.to_signed_bytes_be());
@@ -333,7 +333,9 @@ fn encode_native(array: &dyn Array, row: usize, native: &NativeType, out: &mut V
                 DataType::Float64 => array.as_primitive::<Float64Type>().value(row),
                 _ => {
                     let (unscaled, scale) = decimal_value(array, row).expect("checked: a number");
-                    crate::decode::format_decimal(&unscaled, scale).parse().expect("decimal text is a float")
+                    crate::codec::decode::format_decimal(&unscaled, scale)
+                        .parse()
+                        .expect("decimal text is a float")
                 }
             };
             if let NativeType::Float = native {

@@ -20,7 +20,7 @@ use arrow_schema::{DataType, FieldRef, Fields, SchemaRef};
 use num_bigint::BigInt;
 use scylla::frame::response::result::{CollectionType, ColumnType, NativeType};
 
-use crate::types::{arrow_field, arrow_schema, duration_fields};
+use crate::codec::types::{arrow_field, arrow_schema, duration_fields};
 
 /// A value that does not match its declared CQL type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,7 +212,7 @@ impl ColumnBuilder {
                 }
             }
             ColumnType::Collection { typ: CollectionType::Map(k, v), .. } => {
-                let DataType::Map(entries, _) = crate::types::arrow_type(typ) else {
+                let DataType::Map(entries, _) = crate::codec::types::arrow_type(typ) else {
                     unreachable!("map maps to Map")
                 };
                 ColumnBuilder::Map {
@@ -231,7 +231,7 @@ impl ColumnBuilder {
                 child: Box::new(ColumnBuilder::new(element)),
             },
             ColumnType::UserDefinedType { definition, .. } => {
-                let DataType::Struct(fields) = crate::types::arrow_type(typ) else {
+                let DataType::Struct(fields) = crate::codec::types::arrow_type(typ) else {
                     unreachable!("UDT maps to Struct")
                 };
                 ColumnBuilder::Struct {
@@ -241,7 +241,7 @@ impl ColumnBuilder {
                 }
             }
             ColumnType::Tuple(types) => {
-                let DataType::Struct(fields) = crate::types::arrow_type(typ) else {
+                let DataType::Struct(fields) = crate::codec::types::arrow_type(typ) else {
                     unreachable!("tuple maps to Struct")
                 };
                 ColumnBuilder::Struct {

@@ -19,8 +19,8 @@ use scylla::frame::response::result::{CollectionType, ColumnType, NativeType};
 use serde::Serialize;
 
 use crate::cluster::ClusterView;
+use crate::codec::types::cql_type_name;
 use crate::error::{Error, ErrorKind, Result};
-use crate::types::cql_type_name;
 
 /// Table property holding the Cassandra table's columns (name, CQL type, kind) as JSON.
 pub const CQL_COLUMNS_PROPERTY: &str = "cqlbulk.cql-columns";

@@ -1,18 +1,7 @@
-//! Apache Iceberg tables: catalogs (`catalog`), the CQL ↔ Iceberg type mapping (`schema`,
-//! `convert`), data files (`writer`), the commit of a run's snapshot, and scans (`scan`).
-//!
-//! The unload protocol built from these lives in [`crate::sink::iceberg`]: every split's
-//! data files are recorded in the checkpoint, and once all splits are done they are
-//! committed as one append snapshot whose summary carries the run id. Nothing is visible
-//! before that commit, so a crashed run leaves no partial data; resume reuses the recorded
-//! files and commits once, and a run id already among the table's snapshots is never
-//! committed again.
-
-pub mod catalog;
-pub mod convert;
-pub mod scan;
-pub mod schema;
-pub mod writer;
+//! The Iceberg table of an export: created or evolved to the Cassandra table's columns,
+//! the commit of a run's data files as one append snapshot whose summary carries the run
+//! id, the check whether a run is already committed, and the removal of a run's data files
+//! no checkpoint recorded. A table's snapshots, for `cqlbulk iceberg snapshots`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,10 +13,9 @@ use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use iceberg::{Catalog, NamespaceIdent, TableCreation, TableIdent};
 use serde::Serialize;
 
-pub use catalog::CatalogConfig;
-use schema::{CQL_COLUMNS_PROPERTY, CqlColumn, ExplicitOptions, PartitionTerm, TypeOptions};
-pub use writer::{DataFileOptions, DataFileTarget, SplitFiles, SplitWriter};
-
+use super::data_files as writer;
+use super::schema::{self, CQL_COLUMNS_PROPERTY, CqlColumn, ExplicitOptions, PartitionTerm, TypeOptions};
+use crate::catalog::{self, CatalogConfig};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Snapshot summary keys cqlbulk writes.
