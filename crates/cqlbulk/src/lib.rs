@@ -6,7 +6,7 @@
 //!   [`cqlbulk_ring`], each split read from a replica), files and Iceberg tables
 //!   ([`source`]: CSV, JSON, Parquet; any snapshot of an Iceberg table).
 //! - Sinks: files or stdout ([`sink`]), an Iceberg table ([`sink::iceberg`]: one snapshot
-//!   per run, committed exactly once), a Cassandra table ([`load::write`]).
+//!   per run, committed exactly once), a Cassandra table ([`sink::cassandra`]).
 //! - Codecs between them ([`codec`]): CQL wire values → Arrow, Arrow → CQL, text forms
 //!   both ways.
 //!
@@ -24,7 +24,7 @@
 //! use cqlbulk::cluster::TableName;
 //! use cqlbulk::connect::ConnectionConfig;
 //! use cqlbulk::sink::format::{Format, ParquetCompression, ParquetOptions};
-//! use cqlbulk::sink::Compression;
+//! use cqlbulk::sink::{Compression, Place};
 //! use cqlbulk::unload::{self, Output, Status, UnloadConfig};
 //!
 //! # async fn example() -> cqlbulk::Result<()> {
@@ -34,7 +34,7 @@
 //!     scan: Default::default(),
 //!     selection: Default::default(),
 //!     output: Output::Directory {
-//!         dir: "/data/orders".into(),
+//!         place: Place::Directory("/data/orders".into()),
 //!         format: Format::Parquet(ParquetOptions { codec: ParquetCompression::Zstd, row_group_rows: 131_072 }),
 //!         compression: Compression::None,
 //!         max_rows_per_file: None,
@@ -66,6 +66,7 @@ pub mod scan;
 pub mod schema;
 pub mod sink;
 pub mod source;
+pub mod storage;
 pub mod unload;
 pub mod verify;
 

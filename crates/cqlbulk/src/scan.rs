@@ -13,13 +13,14 @@ use rand::seq::SliceRandom;
 use scylla::client::session::Session;
 use scylla::cluster::Node;
 use scylla::deserialize::row::ColumnIterator;
+use scylla::frame::response::result::ColumnType;
 use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
 use scylla::policies::retry::FallthroughRetryPolicy;
 use scylla::response::PagingState;
 use scylla::statement::prepared::PreparedStatement;
 
 use crate::cluster::ClusterView;
-use crate::connect::request_error;
+use crate::connect::{one_line, request_error};
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::Progress;
 
@@ -252,4 +253,33 @@ pub fn routed_to(statement: &PreparedStatement, node: Arc<Node>) -> PreparedStat
     // Retries are decided in one place, `read_split`, which also moves to another replica.
     routed.set_retry_policy(Some(Arc::new(FallthroughRetryPolicy::new())));
     routed
+}
+
+/// Prepares a per-split query (`… WHERE token(k) > ? AND token(k) <= ?`): idempotent, so
+/// the driver may retry it, paged by `page_size`. Returns it with the columns it returns.
+pub async fn prepare(
+    session: &Session,
+    view: &ClusterView,
+    cql: &str,
+    page_size: i32,
+) -> Result<(PreparedStatement, Vec<(String, ColumnType<'static>)>)> {
+    let mut statement = session.prepare(cql).await.map_err(|e| {
+        Error::new(ErrorKind::BadInput, format!("cannot prepare `{cql}`: {}", one_line(&e)))
+            .context(&view.table.name)
+    })?;
+    if statement.get_variable_col_specs().len() != 2 {
+        return Err(Error::new(
+            ErrorKind::BadInput,
+            format!("`{cql}` must have exactly two bind markers, the token bounds"),
+        ));
+    }
+    statement.set_page_size(page_size);
+    statement.set_is_idempotent(true);
+    let columns = statement
+        .get_current_result_set_col_specs()
+        .get()
+        .iter()
+        .map(|spec| (spec.name().to_string(), spec.typ().clone().into_owned()))
+        .collect();
+    Ok((statement, columns))
 }

@@ -18,13 +18,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::{ClusterView, TableName, quote_identifier};
 use crate::codec::decode::BatchBuilder;
-use crate::connect::{ConnectionConfig, one_line};
+use crate::connect::ConnectionConfig;
 use crate::error::{Error, ErrorKind, Result, unless_cancelled};
 use crate::operation::{Operation, OperationSpec, SplitDone};
 use crate::progress::{Observer, Progress, Work};
 use crate::scan::{self, ScanConfig, ScanPlan, Split};
 use crate::sink::iceberg::{DataFileOptions, ExportConfig, IcebergSink};
-use crate::sink::{Compression, Destination, FileLayout, Format, Resumed, RunFacts};
+use crate::sink::{Compression, Destination, FileLayout, Format, Place, Resumed, RunFacts};
 
 /// Everything an unload needs: what to read, from where, and where it goes.
 #[derive(Clone, Debug)]
@@ -43,9 +43,10 @@ pub struct UnloadConfig {
 /// Where the rows go.
 #[derive(Clone, Debug)]
 pub enum Output {
-    /// Files under `dir` (absolute), one set per split, rolled by rows or bytes.
+    /// Files in a local directory (absolute) or under an object-store prefix, one set per
+    /// split, rolled by rows or bytes.
     Directory {
-        dir: PathBuf,
+        place: Place,
         format: Format,
         compression: Compression,
         max_rows_per_file: Option<u64>,
@@ -72,7 +73,7 @@ impl Output {
     /// Where the rows go, as the operation records it: resume must name the same.
     pub fn describe(&self) -> String {
         match self {
-            Output::Directory { dir, .. } => dir.display().to_string(),
+            Output::Directory { place, .. } => place.describe(),
             Output::Stdout { .. } => "-".to_string(),
             Output::Iceberg { export, .. } => export.describe(),
             Output::Discard => "null".to_string(),
@@ -153,7 +154,7 @@ pub async fn run(
     let view = unless_cancelled(cancel, ClusterView::read(&session, table)).await?;
     let cql = select_cql(&view, &config.selection)?;
     let (statement, columns) =
-        unless_cancelled(cancel, prepare(&session, &view, &cql, config.connection.page_size)).await?;
+        unless_cancelled(cancel, scan::prepare(&session, &view, &cql, config.connection.page_size)).await?;
     let mut plan = ScanPlan::new(&view, &config.scan)?;
 
     let format_name = config.output.format_name();
@@ -227,7 +228,7 @@ pub async fn run(
         operation_dir: operation.dir.clone(),
     };
     if config.resume.is_some() {
-        match destination.resume(&operation.done)? {
+        match destination.resume(&operation.done).await? {
             Resumed::Committed { snapshot_id } => {
                 operation.log(&format!("resume: run already committed as snapshot {snapshot_id}"));
                 summary.rows = operation.done.iter().map(|d| d.rows).sum();
@@ -270,6 +271,22 @@ pub async fn run(
         }
     };
     observer.finished(true);
+    if let Some(failure) = report.output_failure {
+        operation.log(&format!("stopped: the output failed: {failure}"));
+        summary.status = Status::Failed;
+        summary.rows = report.done.iter().map(|d| d.rows).sum();
+        summary.splits_done = report.done.len();
+        summary.splits_failed = summary.splits - summary.splits_done;
+        summary.errors = vec![failure.to_string()];
+        operation.write_summary(&summary)?;
+        return Err(Error::new(
+            failure.kind(),
+            format!(
+                "{failure}; the run stopped there, finished ranges are recorded: once the output works again, resume with --resume {}",
+                operation.dir.display()
+            ),
+        ));
+    }
 
     // Stdout is ended even when ranges failed (its stream must still be well formed); an
     // Iceberg snapshot is committed only for a complete run.
@@ -328,15 +345,18 @@ async fn open_destination(
         Output::Discard => Destination::Discard,
         Output::Stdout { format, compression } => Destination::stdout(format, *compression, schema)
             .map_err(|e| Error::io("cannot write to stdout", e))?,
-        Output::Directory { dir, format, compression, max_rows_per_file, max_bytes_per_file } => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::io(format!("cannot create the output directory {}", dir.display()), e))?;
-            let layout = FileLayout {
-                dir: dir.clone(),
-                prefix: format!("{}-{}", file_name_part(&config.table.table), operation.spec.run_id),
-                max_rows_per_file: max_rows_per_file.unwrap_or(u64::MAX).max(1),
-                max_bytes_per_file: max_bytes_per_file.unwrap_or(u64::MAX),
-            };
+        Output::Directory { place, format, compression, max_rows_per_file, max_bytes_per_file } => {
+            if let Place::Directory(dir) = place {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::io(format!("cannot create the output directory {}", dir.display()), e)
+                })?;
+            }
+            let layout = FileLayout::new(
+                place.clone(),
+                format!("{}-{}", file_name_part(&config.table.table), operation.spec.run_id),
+                max_rows_per_file.unwrap_or(u64::MAX).max(1),
+                max_bytes_per_file.unwrap_or(u64::MAX),
+            );
             Destination::Directory { layout, format: format.clone(), compression: *compression, schema }
         }
         Output::Iceberg { export, files } => {
@@ -447,39 +467,13 @@ pub fn select_cql(view: &ClusterView, selection: &Selection) -> Result<String> {
     Ok(format!("SELECT {} FROM {} WHERE {token} > ? AND {token} <= ?", items.join(", "), table.name.cql()))
 }
 
-/// The prepared per-split query and the columns it returns.
-pub async fn prepare(
-    session: &Session,
-    view: &ClusterView,
-    cql: &str,
-    page_size: i32,
-) -> Result<(PreparedStatement, Vec<(String, ColumnType<'static>)>)> {
-    let mut statement = session.prepare(cql).await.map_err(|e| {
-        Error::new(ErrorKind::BadInput, format!("cannot prepare `{cql}`: {}", one_line(&e)))
-            .context(&view.table.name)
-    })?;
-    if statement.get_variable_col_specs().len() != 2 {
-        return Err(Error::new(
-            ErrorKind::BadInput,
-            format!("`{cql}` must have exactly two bind markers, the token bounds"),
-        ));
-    }
-    statement.set_page_size(page_size);
-    statement.set_is_idempotent(true);
-    let columns = statement
-        .get_current_result_set_col_specs()
-        .get()
-        .iter()
-        .map(|spec| (spec.name().to_string(), spec.typ().clone().into_owned()))
-        .collect();
-    Ok((statement, columns))
-}
-
 /// The outcome of an unload.
 pub struct UnloadReport {
     /// Every finished split, from this and earlier attempts.
     pub done: Vec<SplitDone>,
     pub failures: Vec<Error>,
+    /// The output failed (then the splits not yet started were not read at all).
+    pub output_failure: Option<Error>,
 }
 
 impl UnloadReport {
@@ -507,16 +501,34 @@ pub async fn unload(
     progress: &Progress,
 ) -> UnloadReport {
     let attempts = plan.max_attempts;
+    // The first output failure (the disk, the object store, the operation directory) stops
+    // the run: it is not a replica's fault, so every other split would fail the same way.
+    let output_failure: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+    let fail_output = |err: Error| {
+        let mut first = output_failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if first.is_none() {
+            *first = Some(Error::new(err.kind(), err.to_string()));
+        }
+        err
+    };
+    let stopped = || output_failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some();
     let reports = scan::run(plan, progress, |split| async move {
+        if stopped() {
+            return Ok(None);
+        }
         let index = split.index;
         let mut visitor = UnloadVisitor {
             sink: destination.split_sink(index),
             builder: BatchBuilder::new(columns),
             range: split.range,
+            output_failed: false,
         };
-        scan::read_split(session, split, statement, attempts, progress, &mut visitor).await?;
+        let read = scan::read_split(session, split, statement, attempts, progress, &mut visitor).await;
+        if let Err(err) = read {
+            return Err(if visitor.output_failed { fail_output(err) } else { err });
+        }
         let UnloadVisitor { mut sink, mut builder, .. } = visitor;
-        let in_range = |e: Error| e.context(format!("token range {}", split.range));
+        let in_range = |e: Error| fail_output(e.context(format!("token range {}", split.range)));
         if !builder.is_empty() {
             sink.write(&builder.finish()).await.map_err(in_range)?;
         }
@@ -530,8 +542,8 @@ pub async fn unload(
             files: output.files,
             data_files: output.data_files,
         };
-        operation.record(&done)?;
-        Ok(done)
+        operation.record(&done).map_err(fail_output)?;
+        Ok(Some(done))
     })
     .await;
 
@@ -539,7 +551,8 @@ pub async fn unload(
     let mut failures = Vec::new();
     for report in reports {
         match report.result {
-            Ok(split) => done.push(split),
+            Ok(Some(split)) => done.push(split),
+            Ok(None) => {}
             Err(err) => {
                 operation.log(&format!("split {} {} failed: {err}", report.split.index, report.split.range));
                 failures.push(err);
@@ -547,7 +560,8 @@ pub async fn unload(
         }
     }
     done.sort_by_key(|d| d.split);
-    UnloadReport { done, failures }
+    let output_failure = output_failure.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    UnloadReport { done, failures, output_failure }
 }
 
 /// Rows of a split → Arrow batches → the split's sink.
@@ -555,6 +569,8 @@ struct UnloadVisitor<'a> {
     sink: crate::sink::SplitSink<'a>,
     builder: BatchBuilder,
     range: TokenRange,
+    /// The error that ended the split came from the output, not from reading.
+    output_failed: bool,
 }
 
 impl scan::PageVisitor for UnloadVisitor<'_> {
@@ -566,10 +582,9 @@ impl scan::PageVisitor for UnloadVisitor<'_> {
 
     async fn page_done(&mut self) -> Result<()> {
         if self.builder.len() >= BATCH_ROWS || self.builder.bytes() >= BATCH_BYTES {
-            self.sink
-                .write(&self.builder.finish())
-                .await
-                .map_err(|e| e.context(format!("token range {}", self.range)))?;
+            let written = self.sink.write(&self.builder.finish()).await;
+            self.output_failed = written.is_err();
+            written.map_err(|e| e.context(format!("token range {}", self.range)))?;
         }
         Ok(())
     }

@@ -24,10 +24,10 @@ use crate::codec::decode::BatchBuilder;
 use crate::codec::text::ColumnText;
 use crate::connect::ConnectionConfig;
 use crate::error::{Error, ErrorKind, Result, unless_cancelled};
-use crate::load::write::EncodedRows;
 use crate::load::{Preserve, RowPlan, encode_chunk, plan_columns};
 use crate::progress::{Observer, Progress, Work};
 use crate::scan::{self, PageVisitor, ScanConfig, ScanPlan};
+use crate::sink::cassandra::EncodedRows;
 use crate::source::{Chunk, OpenedSource, Source};
 
 /// What to compare: a table, and a dataset in the shape `load` reads.
@@ -123,8 +123,7 @@ pub async fn run(
         t = view.table.token_expression()
     );
     let (statement, _) =
-        unless_cancelled(cancel, crate::unload::prepare(&session, &view, &cql, config.connection.page_size))
-            .await?;
+        unless_cancelled(cancel, scan::prepare(&session, &view, &cql, config.connection.page_size)).await?;
 
     // Pass 1: digests of both sides, concurrently.
     let progress = Arc::new(Progress::new(Work::Ring, scan_plan.splits.len()));

@@ -24,7 +24,7 @@ use cqlbulk::operation::{SplitDone, WrittenFile};
 use cqlbulk::sink::format::{CsvOptions, JsonOptions, ParquetCompression, ParquetOptions};
 use cqlbulk::sink::iceberg::schema::{ColumnKind, CqlColumn, TimestampAs, TypeOptions};
 use cqlbulk::sink::iceberg::{DataFileOptions, ExportConfig, IcebergSink};
-use cqlbulk::sink::{Compression, Destination, FileLayout, Format, RunFacts};
+use cqlbulk::sink::{Compression, Destination, FileLayout, Format, Place, RunFacts};
 use cqlbulk::source::csv::CsvReadOptions;
 use cqlbulk::source::files::{file_units, read_files};
 use cqlbulk::source::{IcebergSource, InputFormat, OpenedSource, SnapshotChoice, Source};
@@ -48,12 +48,7 @@ fn write_split(
     batch: &RecordBatch,
 ) -> Vec<WrittenFile> {
     let destination = Destination::Directory {
-        layout: FileLayout {
-            dir: dir.to_path_buf(),
-            prefix: "t-run1".to_string(),
-            max_rows_per_file: 2,
-            max_bytes_per_file: u64::MAX,
-        },
+        layout: FileLayout::new(Place::Directory(dir.to_path_buf()), "t-run1".to_string(), 2, u64::MAX),
         format,
         compression,
         schema: batch.schema(),

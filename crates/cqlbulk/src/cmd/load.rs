@@ -12,7 +12,7 @@ use cqlbulk::source::{IcebergSource, InputFormat, SnapshotChoice, Source};
 use scylla::statement::Consistency;
 
 use super::iceberg::CatalogArgs;
-use super::{ConnectionArgs, EXIT_COMPLETED_WITH_ERRORS, EXIT_OK, EXIT_TOO_MANY_ERRORS};
+use super::{ConnectionArgs, EXIT_COMPLETED_WITH_ERRORS, EXIT_OK, EXIT_TOO_MANY_ERRORS, StorageArgs};
 
 /// Load CSV, JSON or Parquet files, or an Iceberg table (any snapshot), into a table.
 ///
@@ -96,10 +96,14 @@ pub struct SourceArgs {
     format: FormatArg,
 
     /// A file, a directory (every file of the format under it, compressed ones too), a glob
-    /// such as 'dir/*.csv.gz', or `-` for stdin (CSV and JSON). Compression (gzip, zstd,
-    /// lz4, bzip2, xz) is detected from the file name.
-    #[arg(long, value_name = "PATH|DIR|GLOB|-")]
+    /// such as 'dir/*.csv.gz', an object-store prefix such as s3://bucket/exports/t (every
+    /// object of the format under it), or `-` for stdin (CSV and JSON). Compression (gzip,
+    /// zstd, lz4, bzip2, xz) is detected from the file name.
+    #[arg(long, value_name = "PATH|DIR|GLOB|URL|-")]
     url: Option<String>,
+
+    #[command(flatten)]
+    storage: StorageArgs,
 
     #[command(flatten)]
     catalog: CatalogArgs,
@@ -214,60 +218,52 @@ pub fn parse_timestamp_arg(flag: &str, text: &str) -> anyhow::Result<i64> {
         .ok_or_else(|| anyhow::anyhow!("{flag} {text}: not a timestamp like 2026-11-24T10:00:00Z"))
 }
 
-/// The source as the flags describe it, with its input format when it is files.
-fn load_source(
-    format: FormatArg,
-    url: Option<&String>,
-    csv: CsvReadOptions,
-    catalog: &CatalogArgs,
-    iceberg: IcebergNames<'_>,
-) -> anyhow::Result<Source> {
-    Ok(match format {
-        FormatArg::Iceberg => {
-            if url.is_some() {
-                bail!(
-                    "--url is for files; an Iceberg table is named by --warehouse/--catalog-uri, --namespace and --iceberg-table"
-                );
-            }
-            let snapshot = match (iceberg.snapshot_id, iceberg.as_of) {
-                (Some(id), _) => SnapshotChoice::Id(id),
-                (None, Some(text)) => SnapshotChoice::AsOf(parse_timestamp_arg("--as-of", text)?),
-                (None, None) => SnapshotChoice::Current,
-            };
-            Source::Iceberg(IcebergSource {
-                catalog: catalog.catalog_config()?,
-                namespace: iceberg.namespace.to_string(),
-                table: iceberg.table.to_string(),
-                snapshot,
-                filter: iceberg.filter.cloned(),
-            })
-        }
-        files => {
-            let Some(url) = url else {
-                bail!("--url is required: a file, a directory, a glob, or - for stdin")
-            };
-            if iceberg.snapshot_id.is_some() || iceberg.as_of.is_some() || iceberg.filter.is_some() {
-                bail!("--snapshot-id, --as-of and --where apply to --format iceberg");
-            }
-            let format = match files {
-                FormatArg::Csv => InputFormat::Csv(csv),
-                FormatArg::Json => InputFormat::Json,
-                FormatArg::Parquet | FormatArg::Iceberg => InputFormat::Parquet,
-            };
-            Source::Files { url: url.clone(), format }
-        }
-    })
-}
-
-pub struct IcebergNames<'a> {
-    pub namespace: &'a str,
-    pub table: &'a str,
-    pub snapshot_id: Option<i64>,
-    pub as_of: Option<&'a String>,
-    pub filter: Option<&'a String>,
-}
-
 impl SourceArgs {
+    /// The source and the mapping the flags describe, for the table `table`.
+    pub fn resolve(&self, table: &cqlbulk::cluster::TableName) -> anyhow::Result<(Source, Option<Mapping>)> {
+        let mapping = self.mapping.as_deref().map(parse_mapping).transpose()?;
+        Ok((self.source(table)?, mapping))
+    }
+
+    fn source(&self, table: &cqlbulk::cluster::TableName) -> anyhow::Result<Source> {
+        let iceberg_only = self.snapshot_id.is_some() || self.as_of.is_some() || self.filter.is_some();
+        Ok(match self.format {
+            FormatArg::Iceberg => {
+                if self.url.is_some() {
+                    bail!(
+                        "--url is for files; an Iceberg table is named by --warehouse/--catalog-uri, --namespace and --iceberg-table"
+                    );
+                }
+                let snapshot = match (self.snapshot_id, &self.as_of) {
+                    (Some(id), _) => SnapshotChoice::Id(id),
+                    (None, Some(text)) => SnapshotChoice::AsOf(parse_timestamp_arg("--as-of", text)?),
+                    (None, None) => SnapshotChoice::Current,
+                };
+                Source::Iceberg(IcebergSource {
+                    catalog: self.catalog.catalog_config()?,
+                    namespace: self.namespace.clone().unwrap_or_else(|| table.keyspace.clone()),
+                    table: self.iceberg_table.clone().unwrap_or_else(|| table.table.clone()),
+                    snapshot,
+                    filter: self.filter.clone(),
+                })
+            }
+            files => {
+                let Some(url) = &self.url else {
+                    bail!("--url is required: a file, a directory, a glob, s3://bucket/path, or - for stdin")
+                };
+                if iceberg_only {
+                    bail!("--snapshot-id, --as-of and --where apply to --format iceberg");
+                }
+                let format = match files {
+                    FormatArg::Csv => InputFormat::Csv(self.csv_options()?),
+                    FormatArg::Json => InputFormat::Json,
+                    FormatArg::Parquet | FormatArg::Iceberg => InputFormat::Parquet,
+                };
+                Source::Files { url: url.clone(), format, storage: self.storage.options() }
+            }
+        })
+    }
+
     fn csv_options(&self) -> anyhow::Result<CsvReadOptions> {
         Ok(CsvReadOptions {
             delimiter: one_byte("delimiter", self.delimiter)?,
@@ -277,27 +273,6 @@ impl SourceArgs {
             header: self.header,
             comment: self.comment.map(|c| one_byte("comment", c)).transpose()?,
         })
-    }
-}
-
-impl SourceArgs {
-    /// The source and the mapping, for the table `table`.
-    pub fn resolve(&self, table: &cqlbulk::cluster::TableName) -> anyhow::Result<(Source, Option<Mapping>)> {
-        let source = load_source(
-            self.format,
-            self.url.as_ref(),
-            self.csv_options()?,
-            &self.catalog,
-            IcebergNames {
-                namespace: self.namespace.as_deref().unwrap_or(&table.keyspace),
-                table: self.iceberg_table.as_deref().unwrap_or(&table.table),
-                snapshot_id: self.snapshot_id,
-                as_of: self.as_of.as_ref(),
-                filter: self.filter.as_ref(),
-            },
-        )?;
-        let mapping = self.mapping.as_deref().map(parse_mapping).transpose()?;
-        Ok((source, mapping))
     }
 }
 

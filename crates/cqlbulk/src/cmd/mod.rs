@@ -236,6 +236,34 @@ fn parse_consistency(text: &str) -> Result<Consistency, String> {
     })
 }
 
+/// How to reach object storage named by an `s3://` URL. Credentials come from AWS's
+/// standard chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity,
+/// instance metadata); they are never flags.
+#[derive(Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// S3-compatible endpoint, e.g. http://127.0.0.1:7070 (default: AWS, or AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// Region of the bucket (default: AWS_REGION, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+
+    /// Address buckets as bucket.host (AWS virtual-hosted style) instead of host/bucket.
+    #[arg(long)]
+    pub s3_virtual_host_style: bool,
+}
+
+impl StorageArgs {
+    pub fn options(&self) -> cqlbulk::storage::StorageOptions {
+        cqlbulk::storage::StorageOptions {
+            s3_endpoint: self.s3_endpoint.clone(),
+            s3_region: self.s3_region.clone(),
+            s3_virtual_host_style: self.s3_virtual_host_style,
+        }
+    }
+}
+
 /// How the ring is cut and how hard the cluster is pushed.
 #[derive(Args, Debug)]
 pub struct ScanArgs {

@@ -11,12 +11,13 @@ use cqlbulk::sink::iceberg::schema::{
     self, DecimalAs, ExplicitOptions, TimeAs, TimestampAs, TypeOptions, VarintAs,
 };
 use cqlbulk::sink::iceberg::{DataFileOptions, ExportConfig};
-use cqlbulk::sink::{Compression, Format};
+use cqlbulk::sink::{Compression, Format, Place};
+use cqlbulk::storage::{ObjectStore, is_object_url};
 use cqlbulk::unload::{self, Output, Selection, Status, UnloadConfig};
 use cqlbulk::{Error, ErrorKind};
 
 use super::iceberg::CatalogArgs;
-use super::{ConnectionArgs, EXIT_OK, ScanArgs};
+use super::{ConnectionArgs, EXIT_OK, ScanArgs, StorageArgs};
 
 /// Export a whole table to CSV, JSON or Parquet files, or to an Iceberg table, each row
 /// exactly once.
@@ -87,9 +88,13 @@ pub struct Args {
     #[arg(long, default_value_t = 16, value_name = "N")]
     max_open_files: usize,
 
-    /// Output directory (created if missing), or `-` for stdout (CSV and JSON only; no resume).
-    #[arg(long, value_name = "DIR|-")]
+    /// Output directory (created if missing), an object-store prefix such as
+    /// s3://bucket/exports/t, or `-` for stdout (CSV and JSON only; no resume).
+    #[arg(long, value_name = "DIR|URL|-")]
     url: Option<String>,
+
+    #[command(flatten)]
+    storage: StorageArgs,
 
     /// Columns to export, comma-separated, in this order (default: all).
     #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
@@ -300,8 +305,17 @@ impl Args {
                 Output::Stdout { format, compression }
             }
             (FormatArg::Parquet, None) => bail!("--format parquet needs --url DIR"),
+            (_, Some(url)) if is_object_url(url) => Output::Directory {
+                place: Place::Objects(ObjectStore::open(url, &self.storage.options())?),
+                format,
+                compression,
+                max_rows_per_file: self.max_rows_per_file,
+                max_bytes_per_file: self.max_bytes_per_file,
+            },
             (_, Some(dir)) => Output::Directory {
-                dir: std::path::absolute(dir).with_context(|| format!("bad output path {dir}"))?,
+                place: Place::Directory(
+                    std::path::absolute(dir).with_context(|| format!("bad output path {dir}"))?,
+                ),
                 format,
                 compression,
                 max_rows_per_file: self.max_rows_per_file,

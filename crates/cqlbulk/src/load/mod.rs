@@ -3,11 +3,10 @@
 //! [`run`] is the whole job (what `cqlbulk load` calls). The plan ([`plan`]) is fixed before
 //! any write; then each chunk is encoded row by row; a row that cannot be read or converted
 //! goes to `bad.jsonl` in the operation directory with its position and reason, and the
-//! rest is written ([`write`]). A chunk is recorded in the checkpoint once all its rows are
+//! rest is written by the Cassandra sink ([`crate::sink::cassandra`]). A chunk is recorded in the checkpoint once all its rows are
 //! written or reported, so a resumed run skips it.
 
 pub mod plan;
-pub mod write;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
@@ -24,12 +23,12 @@ use tokio_util::sync::CancellationToken;
 
 use self::plan::{EncodedChunk, is_static_only};
 pub use self::plan::{PlannedColumn, Preserve, Role, RowPlan, encode_chunk, plan_columns};
-use self::write::{Statement, WriteOptions, Writer};
 use crate::cluster::{ClusterView, TableName, quote_identifier};
 use crate::connect::{ConnectionConfig, one_line};
 use crate::error::{Error, ErrorKind, Result, unless_cancelled};
 use crate::operation::{Operation, Spec};
 use crate::progress::{Observer, Progress, Work};
+use crate::sink::cassandra::{self as write, Statement, WriteOptions, Writer};
 use crate::source::{Chunk, OpenedSource, Source, Unit};
 
 /// Everything a load needs: the source, the table, and how hard to write.

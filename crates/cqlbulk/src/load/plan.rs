@@ -10,9 +10,9 @@ use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType, SchemaRef};
 use scylla::frame::response::result::{ColumnType, NativeType};
 
-use super::write::EncodedRows;
 use crate::cluster::ClusterView;
 use crate::error::{Error, ErrorKind, Result};
+use crate::sink::cassandra::EncodedRows;
 use crate::source::Chunk;
 
 /// Which source field feeds which column, and where the keys and timings are.

@@ -21,6 +21,7 @@ use super::{CHUNK_RECORDS, Chunk, Location, Reject, Unit};
 use crate::codec::parse::json_as_text;
 use crate::compress::Compression;
 use crate::error::{Error, ErrorKind, Result};
+use crate::storage::ObjectStore;
 
 /// The most text one chunk holds (besides `CHUNK_RECORDS` records).
 const CHUNK_TEXT_BYTES: usize = 8 << 20;
@@ -92,6 +93,65 @@ pub fn file_units(url: &str, format: &InputFormat) -> Result<Vec<Unit>> {
         .collect())
 }
 
+/// The objects of `format` under the store's prefix (recursively, compressed ones too).
+pub async fn object_units(store: &ObjectStore, format: &InputFormat) -> Result<Vec<Unit>> {
+    let wanted = |name: &str| {
+        let base = name.rsplit('/').next().unwrap_or(name);
+        let (_, stem) = Compression::from_file_name(base);
+        !base.starts_with('.') && stem.ends_with(&format!(".{}", format.extension()))
+    };
+    let units: Vec<Unit> = store
+        .list()
+        .await?
+        .into_iter()
+        .filter(|(name, _)| wanted(name))
+        .map(|(name, _)| Unit {
+            name: store.url_of(&name),
+            location: Location::Object { store: store.clone(), name },
+        })
+        .collect();
+    if units.is_empty() {
+        return Err(invalid(format!(
+            "--url {}: no .{} objects (or compressed ones) under that prefix",
+            store.url(),
+            format.extension()
+        )));
+    }
+    Ok(units)
+}
+
+/// A unit's bytes as a local file: the file itself, or the object downloaded to a
+/// temporary file, unlinked once open (so it takes disk space only while it is read).
+/// Blocking: call it on a blocking thread.
+fn open_file(unit: &Unit) -> Result<File> {
+    match &unit.location {
+        Location::File(path) => File::open(path).map_err(|e| invalid(format!("{}: {e}", unit.name))),
+        Location::Object { store, name } => {
+            let temp = std::env::temp_dir().join(format!(
+                "cqlbulk-{}-{}.download",
+                std::process::id(),
+                rand::random::<u64>()
+            ));
+            let downloaded = tokio::runtime::Handle::current().block_on(store.download(name, &temp));
+            let opened = downloaded.and_then(|()| {
+                File::open(&temp).map_err(|e| Error::io(format!("cannot read {}", temp.display()), e))
+            });
+            let _ = std::fs::remove_file(&temp);
+            opened
+        }
+        Location::Stdin | Location::Iceberg(_) => unreachable!("stdin and Iceberg have no file"),
+    }
+}
+
+/// The name that tells a unit's compression: its file or object name.
+fn compressed_name(unit: &Unit) -> &str {
+    match &unit.location {
+        Location::File(path) => path.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
+        Location::Object { name, .. } => name.rsplit('/').next().unwrap_or(name),
+        Location::Stdin | Location::Iceberg(_) => "",
+    }
+}
+
 fn collect_files(dir: &Path, extension: &str, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -145,10 +205,9 @@ impl Read for StdinKept {
 fn open_text(unit: &Unit) -> Result<Box<dyn BufRead + Send>> {
     let reader: Box<dyn Read + Send> = match &unit.location {
         Location::Stdin => Box::new(stdin_from_start()),
-        Location::File(path) => {
-            let file = File::open(path).map_err(|e| invalid(format!("{}: {e}", unit.name)))?;
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let (codec, _) = Compression::from_file_name(name);
+        Location::File(_) | Location::Object { .. } => {
+            let file = open_file(unit)?;
+            let (codec, _) = Compression::from_file_name(compressed_name(unit));
             codec.decoder(file).map_err(|e| invalid(format!("{}: {e}", unit.name)))?
         }
         Location::Iceberg(_) => unreachable!("Iceberg units are read by the Iceberg scan"),
@@ -186,8 +245,7 @@ pub fn peek_fields(unit: &Unit, format: &InputFormat) -> Result<Option<SchemaRef
         }
         InputFormat::Json => Ok(None),
         InputFormat::Parquet => {
-            let Location::File(path) = &unit.location else { unreachable!("Parquet is read from files") };
-            let file = File::open(path).map_err(|e| invalid(format!("{}: {e}", unit.name)))?;
+            let file = open_file(unit)?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(|e| invalid(format!("{}: not a readable Parquet file: {e}", unit.name)))?;
             Ok(Some(builder.schema().clone()))
@@ -438,8 +496,7 @@ pub fn json_record(text: &str, names: &[String]) -> std::result::Result<Vec<Opti
 }
 
 fn read_parquet(index: usize, unit: &Unit, chunks: &mpsc::Sender<Result<Chunk>>) -> Result<()> {
-    let Location::File(path) = &unit.location else { unreachable!("Parquet is read from files") };
-    let file = File::open(path).map_err(|e| invalid(format!("{}: {e}", unit.name)))?;
+    let file = open_file(unit)?;
     let reject_all = |reason: String| Chunk {
         unit: index,
         index: 0,

@@ -20,7 +20,8 @@ use tokio::sync::mpsc;
 
 pub use self::files::InputFormat;
 pub use self::iceberg::{IcebergSource, SnapshotChoice};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
+use crate::storage::{ObjectStore, StorageOptions, is_object_url};
 
 /// Records per chunk (text files; the batch size of Parquet and Iceberg reads).
 pub(crate) const CHUNK_RECORDS: usize = 10_000;
@@ -28,10 +29,12 @@ pub(crate) const CHUNK_RECORDS: usize = 10_000;
 /// Where rows come from.
 #[derive(Clone, Debug)]
 pub enum Source {
-    /// A file, a directory, a glob, or `-` for stdin.
+    /// A file, a directory, a glob, `-` for stdin, or an object-store prefix
+    /// (`s3://bucket/path`: every object of the format under it).
     Files {
         url: String,
         format: InputFormat,
+        storage: StorageOptions,
     },
     Iceberg(IcebergSource),
 }
@@ -67,6 +70,11 @@ pub struct Unit {
 #[derive(Clone, Debug)]
 pub enum Location {
     File(PathBuf),
+    /// An object (name relative to the store's prefix), downloaded when its turn comes.
+    Object {
+        store: ObjectStore,
+        name: String,
+    },
     Stdin,
     Iceberg(Box<::iceberg::scan::FileScanTask>),
 }
@@ -146,14 +154,23 @@ impl OpenedSource {
     /// Lists the source's units and finds its fields; `projection` limits an Iceberg scan.
     pub async fn open(source: &Source, projection: Option<&[String]>) -> Result<OpenedSource> {
         Ok(match source {
-            Source::Files { url, format } => {
-                let units = files::file_units(url, format)?;
+            Source::Files { url, format, storage } => {
+                let units = if is_object_url(url) {
+                    files::object_units(&ObjectStore::open(url, storage)?, format).await?
+                } else {
+                    files::file_units(url, format)?
+                };
                 // Fields come from the first file that has any; files that cannot be read
                 // become bad records when their turn comes.
                 let mut schema = None;
                 let mut first_error = None;
                 for unit in &units {
-                    match files::peek_fields(unit, format) {
+                    // Peeking reads stdin or downloads an object: blocking work.
+                    let (unit, format) = (unit.clone(), format.clone());
+                    let peeked = tokio::task::spawn_blocking(move || files::peek_fields(&unit, &format))
+                        .await
+                        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read the source: {e}")))?;
+                    match peeked {
                         Ok(Some(fields)) if fields.fields().is_empty() => continue,
                         Ok(fields) => {
                             schema = fields;

@@ -1,4 +1,4 @@
-//! The Cassandra writer of `load`: encoded rows → prepared INSERTs (or counter UPDATEs),
+//! The Cassandra sink of `load`: encoded rows → prepared INSERTs (or counter UPDATEs),
 //! routed token-aware by the driver, rows of one partition grouped into small unlogged
 //! batches, a bounded number of requests in flight, an optional rate limit, and retries
 //! with back-off. Overload answers take a request slot away until the cluster keeps up

@@ -1,0 +1,245 @@
+//! Object storage: files of `unload` and `load` under a prefix of an S3 bucket (AWS or any
+//! S3-compatible store), named by a URL such as `s3://bucket/exports/orders`.
+//!
+//! Built on OpenDAL, the layer Iceberg's own object storage (`iceberg-storage-opendal`)
+//! uses, so files and Iceberg tables share one client. Credentials come from AWS's standard
+//! chain (environment, profile, web identity, instance metadata) inside OpenDAL; cqlbulk
+//! never sees, prints or records them. An object appears under its name only when its upload
+//! completes (a multipart upload's completion, or one PUT for a small object), so a reader
+//! never sees half a file.
+
+use std::io::Write;
+use std::path::Path;
+
+use futures::StreamExt;
+use opendal::Operator;
+use opendal::layers::{RetryLayer, TimeoutLayer};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Bytes per uploaded part (S3's minimum is 5 MiB): what one open object holds in memory
+/// besides its format writer.
+const PART_BYTES: usize = 8 << 20;
+
+/// How to reach an object store, besides the URL.
+#[derive(Clone, Debug, Default)]
+pub struct StorageOptions {
+    /// An S3-compatible endpoint, e.g. `http://127.0.0.1:7070` (default: AWS, or
+    /// `AWS_ENDPOINT_URL`).
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region (default: `AWS_REGION`, else `us-east-1`).
+    pub s3_region: Option<String>,
+    /// Address buckets as `bucket.host` instead of `host/bucket` (AWS's virtual-hosted style).
+    pub s3_virtual_host_style: bool,
+}
+
+/// Whether `url` names object storage rather than a local path.
+pub fn is_object_url(url: &str) -> bool {
+    url.split_once("://")
+        .is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// A prefix in a bucket: objects are named relative to it.
+#[derive(Clone)]
+pub struct ObjectStore {
+    operator: Operator,
+    /// `s3://bucket/prefix`, without a trailing slash: for messages.
+    url: String,
+}
+
+impl std::fmt::Debug for ObjectStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+impl ObjectStore {
+    /// The store and prefix `url` names (`s3://bucket[/prefix]`).
+    pub fn open(url: &str, options: &StorageOptions) -> Result<ObjectStore> {
+        let bad = |why: &str| Error::new(ErrorKind::BadInput, format!("{url}: {why}"));
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("not a URL like s3://bucket/path"))?;
+        if scheme != "s3" && scheme != "s3a" {
+            return Err(bad("unknown object store: give s3://bucket/path (S3 or an S3-compatible store)"));
+        }
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad("no bucket: give s3://bucket/path"));
+        }
+        let prefix = prefix.trim_matches('/');
+        let region = options
+            .s3_region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let mut builder =
+            opendal::services::S3::default().bucket(bucket).root(&format!("/{prefix}")).region(&region);
+        if let Some(endpoint) = &options.s3_endpoint {
+            builder = builder.endpoint(endpoint);
+        }
+        if options.s3_virtual_host_style {
+            builder = builder.enable_virtual_host_style();
+        }
+        let operator = Operator::new(builder)
+            .map_err(|e| bad(&format!("cannot configure S3: {}", one_line(&e))))?
+            .layer(TimeoutLayer::new())
+            .layer(RetryLayer::new().with_jitter())
+            .finish();
+        let url =
+            if prefix.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") };
+        Ok(ObjectStore { operator, url })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `s3://bucket/prefix/name`.
+    pub fn url_of(&self, name: &str) -> String {
+        format!("{}/{name}", self.url)
+    }
+
+    fn error(&self, what: &str, name: &str, err: opendal::Error) -> Error {
+        let kind = match err.kind() {
+            opendal::ErrorKind::PermissionDenied | opendal::ErrorKind::ConfigInvalid => ErrorKind::Auth,
+            opendal::ErrorKind::NotFound => ErrorKind::BadInput,
+            _ => ErrorKind::Io,
+        };
+        let target = if name.is_empty() { self.url.clone() } else { self.url_of(name) };
+        Error::new(kind, format!("{target}: cannot {what}: {}", one_line(&err)))
+    }
+
+    /// Starts the upload of object `name`; it appears only when [`ObjectWriter::close`]
+    /// completes.
+    pub async fn writer(&self, name: &str) -> Result<ObjectWriter> {
+        let upload = self
+            .operator
+            .writer_with(name)
+            .chunk(PART_BYTES)
+            .concurrent(2)
+            .await
+            .map_err(|e| self.error("start the upload", name, e))?;
+        Ok(ObjectWriter { store: self.clone(), name: name.to_string(), upload })
+    }
+
+    /// Every object under the prefix (recursively), as (name relative to it, size), sorted.
+    pub async fn list(&self) -> Result<Vec<(String, u64)>> {
+        let entries = self
+            .operator
+            .list_with("/")
+            .recursive(true)
+            .await
+            .map_err(|e| self.error("list the objects", "", e))?;
+        let mut objects: Vec<(String, u64)> = entries
+            .into_iter()
+            .filter(|e| e.metadata().is_file())
+            .map(|e| (e.path().trim_start_matches('/').to_string(), e.metadata().content_length()))
+            .collect();
+        objects.sort();
+        Ok(objects)
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        self.operator.delete(name).await.map_err(|e| self.error("delete it", name, e))
+    }
+
+    /// Copies object `name` into the local file `to`, streaming (memory stays bounded).
+    pub async fn download(&self, name: &str, to: &Path) -> Result<()> {
+        let reader = self
+            .operator
+            .reader_with(name)
+            .chunk(PART_BYTES)
+            .await
+            .map_err(|e| self.error("read it", name, e))?;
+        let mut stream = reader.into_bytes_stream(..).await.map_err(|e| self.error("read it", name, e))?;
+        let mut file =
+            std::fs::File::create(to).map_err(|e| Error::io(format!("cannot create {}", to.display()), e))?;
+        while let Some(bytes) = stream.next().await {
+            let bytes = bytes.map_err(|e| {
+                Error::new(ErrorKind::Io, format!("{}: cannot read it: {e}", self.url_of(name)))
+            })?;
+            file.write_all(&bytes).map_err(|e| Error::io(format!("cannot write {}", to.display()), e))?;
+        }
+        Ok(())
+    }
+}
+
+/// An object being uploaded: bytes written go out in parts; [`close`](Self::close) makes
+/// the object appear, dropping it unclosed leaves nothing under its name.
+pub struct ObjectWriter {
+    store: ObjectStore,
+    name: String,
+    upload: opendal::Writer,
+}
+
+impl ObjectWriter {
+    /// Hands `bytes` to the upload, which sends a part whenever it has [`PART_BYTES`].
+    pub async fn write(&mut self, bytes: Vec<u8>) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.upload.write(bytes).await.map_err(|e| self.store.error("upload it", &self.name, e))
+    }
+
+    /// Completes the upload: the object appears under its name.
+    pub async fn close(mut self) -> Result<()> {
+        self.upload
+            .close()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.store.error("complete the upload", &self.name, e))
+    }
+
+    /// Cancels the upload (its parts are discarded by the store).
+    pub async fn abort(mut self) {
+        let _ = self.upload.abort().await;
+    }
+}
+
+/// An OpenDAL error in one line: its message and its root cause (e.g. `send http request:
+/// tcp connect error: Connection refused`), without OpenDAL's request context, which repeats
+/// the URL the caller names.
+fn one_line(err: &opendal::Error) -> String {
+    let mut text = err.message().to_string();
+    let mut cause = std::error::Error::source(err);
+    let mut root = None;
+    while let Some(inner) = cause {
+        root = Some(inner.to_string());
+        cause = inner.source();
+    }
+    if let Some(root) = root.filter(|r| !text.contains(r.as_str())) {
+        text = if text.is_empty() { root } else { format!("{text}: {root}") };
+    }
+    if text.is_empty() {
+        text = format!("{}", err.kind());
+    }
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What: only `scheme://` names object storage; Windows-like or relative paths do not.
+    /// Why: a local directory mistaken for a bucket (or the reverse) writes data elsewhere.
+    #[test]
+    fn object_urls_are_told_from_paths() {
+        assert!(is_object_url("s3://bucket/path"));
+        assert!(!is_object_url("/data/out"));
+        assert!(!is_object_url("out/dir"));
+        assert!(!is_object_url("-"));
+        assert!(!is_object_url("://x"));
+    }
+
+    /// What: a bucket and a prefix are read from the URL, an unknown scheme or a missing
+    /// bucket is one clear error. Why: a typo must not write to the wrong place.
+    #[test]
+    fn urls_name_bucket_and_prefix() {
+        let options = StorageOptions { s3_endpoint: Some("http://127.0.0.1:1".into()), ..Default::default() };
+        assert_eq!(ObjectStore::open("s3://b/x/y/", &options).unwrap().url(), "s3://b/x/y");
+        assert_eq!(ObjectStore::open("s3://b", &options).unwrap().url(), "s3://b");
+        let err = ObjectStore::open("ftp://b/x", &options).unwrap_err().to_string();
+        assert!(err.contains("unknown object store"), "{err}");
+        assert!(ObjectStore::open("s3:///x", &options).is_err());
+    }
+}
