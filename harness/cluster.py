@@ -23,7 +23,6 @@ Standard library only: this runs before any virtualenv exists.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -34,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+import services
 from jvm_tools import CACHE_DIR, HarnessError, install_jars, mark_installed, tail
 
 CASSANDRA_VERSION = "5.0.9"  # newest 5.0 patch on Maven Central on 2026-11-24; pinned
@@ -305,15 +305,11 @@ def state_path() -> Path:
 
 
 def read_state() -> dict | None:
-    try:
-        return json.loads(state_path().read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    return services.read_state(state_path())
 
 
 def write_state(state: dict) -> None:
-    CLUSTER_DIR.mkdir(parents=True, exist_ok=True)
-    state_path().write_text(json.dumps(state, indent=2) + "\n")
+    services.write_state(state_path(), state)
 
 
 def pid_alive(pid: int | None) -> bool:

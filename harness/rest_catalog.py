@@ -25,8 +25,6 @@ import argparse
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +32,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import services
 from jvm_tools import CACHE_DIR, HarnessError, install_jars, mark_installed, tail
 
 ICEBERG_VERSION = "1.11.0"  # newest iceberg-open-api on Maven Central on 2026-11-24; pinned
@@ -83,41 +82,23 @@ def log_path() -> Path:
     return STATE_DIR / "server.log"
 
 
+MARKER = MAIN_CLASS.encode()
+
+
 def read_state() -> dict | None:
-    try:
-        return json.loads(state_path().read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    return services.read_state(state_path())
 
 
 def write_state(state: dict) -> None:
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    state_path().write_text(json.dumps(state, indent=2) + "\n")
+    services.write_state(state_path(), state)
 
 
 def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    # A zombie still answers kill(0), and after a reboot the pid may belong to another
-    # program: only a live RESTCatalogServer JVM counts.
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text().split()[2]
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return status != "Z" and MAIN_CLASS.encode() in command
+    return services.process_alive(pid, MARKER)
 
 
 def uri(port: int) -> str:
     return f"http://127.0.0.1:{port}"
-
-
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def answers_config(port: int) -> bool:
@@ -162,7 +143,7 @@ def server_env(warehouse: Path, port: int) -> dict:
 
 
 def launch(warehouse: Path, port: int, heap: str, timeout: float) -> dict:
-    if port_open(port):
+    if services.port_open(port):
         raise HarnessError(
             f"port {port} is already in use by a process this harness did not start: stop it "
             "or pass another --port"
@@ -210,16 +191,7 @@ def launch(warehouse: Path, port: int, heap: str, timeout: float) -> dict:
 
 
 def stop_pid(pid: int) -> None:
-    if not pid_alive(pid):
-        return
-    os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if pid_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-        while pid_alive(pid):
-            time.sleep(0.1)
+    services.stop_group(pid, MARKER)
 
 
 def cmd_start(args: argparse.Namespace) -> None:
@@ -244,7 +216,7 @@ def cmd_start(args: argparse.Namespace) -> None:
             log(f"REST catalog already running: {describe(state)}")
             print(uri(args.port))
             return
-        if state.get("port") != args.port and port_open(args.port):
+        if state.get("port") != args.port and services.port_open(args.port):
             # Checked before stopping: a failed start must not also take the old server down.
             raise HarnessError(f"port {args.port} is already in use by a process this harness did not start")
         log(f"replacing the running REST catalog ({describe(state)})")

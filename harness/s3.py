@@ -22,17 +22,15 @@ Standard library only: this runs before any virtualenv exists.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-CACHE_DIR = Path(os.environ.get("CQLBULK_CACHE", Path.home() / ".cache" / "cqlbulk"))
+import services
+from jvm_tools import CACHE_DIR, HarnessError
 VERSITYGW_MODULE = "github.com/versity/versitygw/cmd/versitygw"
 VERSITYGW_VERSION = "v1.8.0"  # the version the Go module proxy lists on 2026-11-30; pinned
 INSTALL_DIR = CACHE_DIR / f"versitygw-{VERSITYGW_VERSION}"
@@ -43,10 +41,6 @@ DEFAULT_PORT = 7070
 ACCESS_KEY = "cqlbulk-test"
 SECRET_KEY = "cqlbulk-test-secret"
 REGION = "us-east-1"
-
-
-class HarnessError(Exception):
-    pass
 
 
 def log(msg: str) -> None:
@@ -87,43 +81,27 @@ def log_path() -> Path:
     return STATE_DIR / "server.log"
 
 
+MARKER = b"versitygw"
+
+
 def read_state() -> dict | None:
-    try:
-        return json.loads(state_path().read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    return services.read_state(state_path())
 
 
 def write_state(state: dict) -> None:
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    state_path().write_text(json.dumps(state, indent=2) + "\n")
+    services.write_state(state_path(), state)
 
 
 def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text().split()[2]
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return status != "Z" and b"versitygw" in command
+    return services.process_alive(pid, MARKER)
 
 
 def endpoint(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def launch(data: Path, port: int, timeout: float) -> dict:
-    if port_open(port):
+    if services.port_open(port):
         raise HarnessError(f"port {port} is already in use by a process this harness did not start")
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     data.mkdir(parents=True, exist_ok=True)
@@ -142,7 +120,7 @@ def launch(data: Path, port: int, timeout: float) -> dict:
     while time.monotonic() - started < timeout:
         if proc.poll() is not None:
             raise HarnessError(f"versitygw exited with code {proc.returncode} while starting; see {log_path()}")
-        if port_open(port):
+        if services.port_open(port):
             log(f"versitygw serves {endpoint(port)} after {time.monotonic() - started:.1f}s (data {data})")
             return state
         time.sleep(0.1)
@@ -151,16 +129,7 @@ def launch(data: Path, port: int, timeout: float) -> dict:
 
 
 def stop_pid(pid: int, kill: bool = False) -> None:
-    if not pid_alive(pid):
-        return
-    os.killpg(pid, signal.SIGKILL if kill else signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-        while pid_alive(pid):
-            time.sleep(0.05)
+    services.stop_group(pid, MARKER, kill=kill, grace=10)
 
 
 def cmd_start(args: argparse.Namespace) -> None:
