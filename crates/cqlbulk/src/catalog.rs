@@ -1,5 +1,6 @@
-//! Which Iceberg catalog holds the tables: the embedded SQL catalog (SQLite inside the
-//! warehouse directory, which PyIceberg's `SqlCatalog` opens too) or a REST catalog.
+//! Which Iceberg catalog holds the tables: the embedded SQL catalog (SQLite, which
+//! PyIceberg's `SqlCatalog` opens too) with its warehouse on local disk or in S3, or a REST
+//! catalog.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,8 +10,10 @@ use iceberg::io::LocalFsStorageFactory;
 use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableIdent};
 use iceberg_catalog_rest::RestCatalogBuilder;
 use iceberg_catalog_sql::SqlCatalogBuilder;
+use iceberg_storage_opendal::OpenDalStorageFactory;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::storage::StorageOptions;
 
 /// The SQLite file of the embedded catalog, inside the warehouse directory.
 pub const SQL_CATALOG_FILE: &str = "catalog.db";
@@ -19,6 +22,9 @@ pub const SQL_CATALOG_FILE: &str = "catalog.db";
 pub enum CatalogConfig {
     /// SQLite catalog at `<warehouse>/catalog.db`; tables under `<warehouse>/<namespace>/<table>`.
     Sql { warehouse: PathBuf, name: String },
+    /// SQLite catalog in the local file `database`; tables under the S3 `warehouse`
+    /// (`s3://bucket/path`), written and read through OpenDAL.
+    SqlS3 { warehouse: String, database: PathBuf, storage: StorageOptions, name: String },
     /// A REST catalog. Data files are written through the local file system, so the
     /// warehouse it assigns must be a path this machine can write (e.g. `file:/…`).
     Rest {
@@ -35,7 +41,16 @@ impl CatalogConfig {
     pub fn describe(&self) -> String {
         match self {
             CatalogConfig::Sql { warehouse, .. } => format!("sql:{}", warehouse.display()),
+            CatalogConfig::SqlS3 { warehouse, .. } => format!("sql:{warehouse}"),
             CatalogConfig::Rest { uri, .. } => format!("rest:{uri}"),
+        }
+    }
+
+    /// How to reach the warehouse's files when they are in object storage.
+    pub fn storage(&self) -> StorageOptions {
+        match self {
+            CatalogConfig::SqlS3 { storage, .. } => storage.clone(),
+            _ => StorageOptions::default(),
         }
     }
 
@@ -55,6 +70,31 @@ impl CatalogConfig {
                 ]);
                 let catalog = SqlCatalogBuilder::default()
                     .with_storage_factory(storage)
+                    .load(name, props)
+                    .await
+                    .map_err(|e| catalog_error(&self.describe(), e))?;
+                Ok(Arc::new(catalog))
+            }
+            CatalogConfig::SqlS3 { warehouse, database, storage, name } => {
+                if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        Error::new(ErrorKind::BadInput, format!("--catalog-db {}: {e}", database.display()))
+                    })?;
+                }
+                let mut props = HashMap::from([
+                    ("uri".to_string(), format!("sqlite:{}?mode=rwc", database.display())),
+                    ("warehouse".to_string(), warehouse.trim_end_matches('/').to_string()),
+                    ("sql_bind_style".to_string(), "QMark".to_string()),
+                    // Credentials are not props: OpenDAL reads AWS's standard chain.
+                    ("s3.region".to_string(), storage.region()),
+                    ("s3.path-style-access".to_string(), (!storage.s3_virtual_host_style).to_string()),
+                ]);
+                if let Some(endpoint) = &storage.s3_endpoint {
+                    props.insert("s3.endpoint".to_string(), endpoint.clone());
+                }
+                let factory = Arc::new(OpenDalStorageFactory::S3 { customized_credential_load: None });
+                let catalog = SqlCatalogBuilder::default()
+                    .with_storage_factory(factory)
                     .load(name, props)
                     .await
                     .map_err(|e| catalog_error(&self.describe(), e))?;

@@ -33,10 +33,23 @@ pub struct StorageOptions {
     pub s3_virtual_host_style: bool,
 }
 
-/// Whether `url` names object storage rather than a local path.
+impl StorageOptions {
+    /// The region to sign requests for: `s3_region`, else AWS_REGION or AWS_DEFAULT_REGION,
+    /// else `us-east-1` (S3-compatible stores mostly ignore it).
+    pub fn region(&self) -> String {
+        self.s3_region
+            .clone()
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+            .unwrap_or_else(|| "us-east-1".to_string())
+    }
+}
+
+/// Whether `url` names object storage rather than a local path (`file://` is local).
 pub fn is_object_url(url: &str) -> bool {
-    url.split_once("://")
-        .is_some_and(|(scheme, _)| !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric()))
+    url.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric()) && scheme != "file"
+    })
 }
 
 /// A prefix in a bucket: objects are named relative to it.
@@ -66,12 +79,7 @@ impl ObjectStore {
             return Err(bad("no bucket: give s3://bucket/path"));
         }
         let prefix = prefix.trim_matches('/');
-        let region = options
-            .s3_region
-            .clone()
-            .or_else(|| std::env::var("AWS_REGION").ok())
-            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-            .unwrap_or_else(|| "us-east-1".to_string());
+        let region = options.region();
         let mut builder =
             opendal::services::S3::default().bucket(bucket).root(&format!("/{prefix}")).region(&region);
         if let Some(endpoint) = &options.s3_endpoint {
@@ -229,6 +237,7 @@ mod tests {
         assert!(!is_object_url("out/dir"));
         assert!(!is_object_url("-"));
         assert!(!is_object_url("://x"));
+        assert!(!is_object_url("file:///data/lake/t/data"));
     }
 
     /// What: a bucket and a prefix are read from the URL, an unknown scheme or a missing

@@ -501,13 +501,16 @@ pub async fn unload(
     progress: &Progress,
 ) -> UnloadReport {
     let attempts = plan.max_attempts;
-    // The first output failure (the disk, the object store, the operation directory) stops
-    // the run: it is not a replica's fault, so every other split would fail the same way.
+    // The first failure to store output (the disk, the object store, the operation
+    // directory) stops the run: it is no replica's fault, so every other split would fail
+    // the same way. A value the output cannot take (BadInput) fails its split only.
     let output_failure: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
     let fail_output = |err: Error| {
-        let mut first = output_failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if first.is_none() {
-            *first = Some(Error::new(err.kind(), err.to_string()));
+        if matches!(err.kind(), ErrorKind::Io | ErrorKind::Auth) {
+            let mut first = output_failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if first.is_none() {
+                *first = Some(Error::new(err.kind(), err.to_string()));
+            }
         }
         err
     };

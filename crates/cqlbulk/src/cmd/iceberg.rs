@@ -6,17 +6,23 @@ use std::path::PathBuf;
 use anyhow::bail;
 use cqlbulk::catalog::CatalogConfig;
 use cqlbulk::sink::iceberg::table;
+use cqlbulk::storage::{StorageOptions, is_object_url};
 
-use super::EXIT_OK;
+use super::{EXIT_OK, StorageArgs};
 
 /// Which Iceberg catalog: the embedded SQLite one in --warehouse, or a REST catalog.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CatalogArgs {
-    /// Warehouse directory. Alone, it holds an embedded SQL catalog (`catalog.db`, SQLite;
-    /// PyIceberg's SqlCatalog opens it) and the tables. With --catalog-uri, it is the
-    /// warehouse name or location passed to the REST catalog.
-    #[arg(long, value_name = "DIR")]
+    /// Warehouse directory, or s3://bucket/path. Alone, it holds an embedded SQL catalog
+    /// (`catalog.db`, SQLite; PyIceberg's SqlCatalog opens it) and the tables. With
+    /// --catalog-uri, it is the warehouse name or location passed to the REST catalog.
+    #[arg(long, value_name = "DIR|URL")]
     pub warehouse: Option<String>,
+
+    /// The SQLite file of the embedded catalog when --warehouse is in S3 (a local file;
+    /// with a local warehouse it is WAREHOUSE/catalog.db).
+    #[arg(long, value_name = "FILE")]
+    pub catalog_db: Option<PathBuf>,
 
     /// REST catalog URI, e.g. http://localhost:8181. Data files are written through the
     /// local file system, so the catalog's warehouse must be a path this machine can write.
@@ -37,7 +43,11 @@ pub struct CatalogArgs {
 }
 
 impl CatalogArgs {
-    pub fn catalog_config(&self) -> anyhow::Result<CatalogConfig> {
+    /// The catalog the flags name; `storage` reaches a warehouse in S3.
+    pub fn catalog_config(&self, storage: &StorageOptions) -> anyhow::Result<CatalogConfig> {
+        if self.catalog_db.is_some() && !self.warehouse.as_deref().is_some_and(is_object_url) {
+            bail!("--catalog-db is for a warehouse in S3 (--warehouse s3://bucket/path)");
+        }
         Ok(match (&self.catalog_uri, &self.warehouse) {
             (Some(uri), warehouse) => CatalogConfig::Rest {
                 uri: uri.clone(),
@@ -46,6 +56,24 @@ impl CatalogArgs {
                 credential: self.catalog_credential.clone(),
                 name: self.catalog_name.clone(),
             },
+            (None, Some(url)) if is_object_url(url) => {
+                let Some(database) = &self.catalog_db else {
+                    bail!(
+                        "--warehouse {url}: a warehouse in S3 needs --catalog-db FILE, the local SQLite file of its catalog"
+                    )
+                };
+                let database = std::path::absolute(database)
+                    .map_err(|e| anyhow::anyhow!("--catalog-db {}: {e}", database.display()))?;
+                if !url.starts_with("s3://") {
+                    bail!("--warehouse {url}: Iceberg warehouses in object storage are s3:// URLs");
+                }
+                CatalogConfig::SqlS3 {
+                    warehouse: url.clone(),
+                    database,
+                    storage: storage.clone(),
+                    name: self.catalog_name.clone(),
+                }
+            }
             (None, Some(dir)) => {
                 let path = std::path::absolute(PathBuf::from(dir))
                     .map_err(|e| anyhow::anyhow!("--warehouse {dir}: {e}"))?;
@@ -76,6 +104,9 @@ struct SnapshotsArgs {
     #[command(flatten)]
     catalog: CatalogArgs,
 
+    #[command(flatten)]
+    storage: StorageArgs,
+
     /// Namespace of the Iceberg table.
     #[arg(long, value_name = "NAMESPACE")]
     namespace: String,
@@ -92,7 +123,7 @@ struct SnapshotsArgs {
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
         IcebergCommand::Snapshots(args) => {
-            let catalog = args.catalog.catalog_config()?;
+            let catalog = args.catalog.catalog_config(&args.storage.options())?;
             let snapshots = table::snapshots(&catalog, &args.namespace, &args.table).await?;
             if args.json {
                 for snapshot in &snapshots {

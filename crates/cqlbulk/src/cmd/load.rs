@@ -240,7 +240,7 @@ impl SourceArgs {
                     (None, None) => SnapshotChoice::Current,
                 };
                 Source::Iceberg(IcebergSource {
-                    catalog: self.catalog.catalog_config()?,
+                    catalog: self.catalog.catalog_config(&self.storage.options())?,
                     namespace: self.namespace.clone().unwrap_or_else(|| table.keyspace.clone()),
                     table: self.iceberg_table.clone().unwrap_or_else(|| table.table.clone()),
                     snapshot,

@@ -217,7 +217,7 @@ impl Args {
         }
         let partition_by = self.partition_by.as_deref().map(schema::parse_partition_by).transpose()?;
         Ok(ExportConfig {
-            catalog: self.catalog.catalog_config()?,
+            catalog: self.catalog.catalog_config(&self.storage.options())?,
             namespace: self.namespace.clone().unwrap_or_else(|| keyspace.to_string()),
             table: self.iceberg_table.clone().unwrap_or_else(|| table.to_string()),
             types,

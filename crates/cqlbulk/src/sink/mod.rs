@@ -191,7 +191,7 @@ impl Destination {
             Destination::Directory { layout, .. } => {
                 layout.remove_unrecorded_files(done).await.map(Resumed::Removed)
             }
-            Destination::Iceberg(sink) => sink.resume(done),
+            Destination::Iceberg(sink) => sink.resume(done).await,
             Destination::Stdout(_) | Destination::Discard => Ok(Resumed::Removed(0)),
         }
     }

@@ -9,8 +9,9 @@ Prints the differences and exits 1 if there is any; prints `ok N rows` otherwise
 
     check_unload.py --hosts 127.0.0.1 --keyspace ks --table t --format csv --dir DIR \
         [--compression gzip] [--columns a,b]
-    check_unload.py --hosts … --keyspace ks --table t --format iceberg --warehouse DIR \
-        [--catalog-uri URL] [--namespace NS] [--iceberg-table T] [--snapshot-id ID]
+    check_unload.py --hosts … --keyspace ks --table t --format iceberg --warehouse DIR|s3://… \
+        [--catalog-db FILE --s3-endpoint URL] [--catalog-uri URL] [--namespace NS] \
+        [--iceberg-table T] [--snapshot-id ID]
 """
 
 import argparse
@@ -388,8 +389,24 @@ def open_iceberg_table(args):
         catalog = RestCatalog(args.catalog_name, uri=args.catalog_uri)
     else:
         from pyiceberg.catalog.sql import SqlCatalog
-        warehouse = os.path.abspath(args.warehouse)
-        catalog = SqlCatalog(args.catalog_name, uri=f"sqlite:///{warehouse}/catalog.db", warehouse=f"file://{warehouse}")
+        if args.warehouse.startswith("s3://"):
+            # A warehouse in S3: the catalog's SQLite file is local (--catalog-db); files are
+            # read through PyIceberg's own S3 FileIO (pyarrow), credentials from AWS_* variables.
+            catalog = SqlCatalog(
+                args.catalog_name,
+                uri=f"sqlite:///{os.path.abspath(args.catalog_db)}",
+                warehouse=args.warehouse,
+                **{
+                    "s3.endpoint": args.s3_endpoint,
+                    "s3.access-key-id": os.environ["AWS_ACCESS_KEY_ID"],
+                    "s3.secret-access-key": os.environ["AWS_SECRET_ACCESS_KEY"],
+                    "s3.region": "us-east-1",
+                    "s3.force-virtual-addressing": "false",
+                },
+            )
+        else:
+            warehouse = os.path.abspath(args.warehouse)
+            catalog = SqlCatalog(args.catalog_name, uri=f"sqlite:///{warehouse}/catalog.db", warehouse=f"file://{warehouse}")
     return catalog.load_table(f"{args.namespace or args.keyspace}.{args.iceberg_table or args.table}")
 
 
@@ -462,6 +479,8 @@ def main():
     # Iceberg: the catalog (embedded SQL in --warehouse, or REST) and table to read.
     parser.add_argument("--warehouse")
     parser.add_argument("--catalog-uri")
+    parser.add_argument("--catalog-db", help="the SQLite file of a catalog whose warehouse is in S3")
+    parser.add_argument("--s3-endpoint", help="the S3-compatible endpoint of such a warehouse")
     parser.add_argument("--catalog-name", default="cqlbulk")
     parser.add_argument("--namespace")
     parser.add_argument("--iceberg-table")

@@ -21,11 +21,14 @@ pub use self::table::{ExportConfig, ExportTable};
 use super::{Resumed, RunFacts};
 use crate::error::Result;
 use crate::operation::SplitDone;
+use crate::storage::StorageOptions;
 
 pub struct IcebergSink {
     pub table: ExportTable,
     pub files: Arc<DataFileTarget>,
     run_id: String,
+    /// How to reach the table's files when they are in object storage.
+    storage: StorageOptions,
 }
 
 impl IcebergSink {
@@ -40,20 +43,26 @@ impl IcebergSink {
     ) -> Result<IcebergSink> {
         let table = export.prepare(columns).await?;
         let files = DataFileTarget::new(&table.table, file_prefix(run_id), options, key_columns)?;
-        Ok(IcebergSink { table, files: Arc::new(files), run_id: run_id.to_string() })
+        let storage = export.catalog.storage();
+        Ok(IcebergSink { table, files: Arc::new(files), run_id: run_id.to_string(), storage })
     }
 
     /// Before a resumed run writes: either the run is already committed (an earlier
     /// attempt committed, then stopped before saying so), or the data files no finished
     /// split recorded are deleted (no snapshot references them yet).
-    pub fn resume(&self, done: &[SplitDone]) -> Result<Resumed> {
+    pub async fn resume(&self, done: &[SplitDone]) -> Result<Resumed> {
         if let Some(snapshot_id) = table::committed_snapshot(&self.table.table, &self.run_id) {
             return Ok(Resumed::Committed { snapshot_id });
         }
         let recorded: HashSet<String> =
             done.iter().flat_map(|d| d.files.iter().map(|f| f.name.clone())).collect();
-        let removed =
-            table::remove_unrecorded_files(&self.table.table, &file_prefix(&self.run_id), &recorded)?;
+        let removed = table::remove_unrecorded_files(
+            &self.table.table,
+            &file_prefix(&self.run_id),
+            &recorded,
+            &self.storage,
+        )
+        .await?;
         Ok(Resumed::Removed(removed))
     }
 

@@ -17,6 +17,7 @@ use super::data_files as writer;
 use super::schema::{self, CQL_COLUMNS_PROPERTY, CqlColumn, ExplicitOptions, PartitionTerm, TypeOptions};
 use crate::catalog::{self, CatalogConfig};
 use crate::error::{Error, ErrorKind, Result};
+use crate::storage::{ObjectStore, StorageOptions, is_object_url};
 
 /// Snapshot summary keys cqlbulk writes.
 pub const RUN_ID_PROPERTY: &str = "cqlbulk.run-id";
@@ -252,11 +253,25 @@ pub async fn commit_run(
 /// Deletes data files of run `file_prefix` under the table's data directory that no
 /// finished split recorded (an interrupted attempt's leftovers). Only called before the
 /// run's snapshot exists, so no snapshot references them.
-pub fn remove_unrecorded_files(
+pub async fn remove_unrecorded_files(
     table: &Table,
     file_prefix: &str,
     recorded: &HashSet<String>,
+    storage: &StorageOptions,
 ) -> Result<usize> {
+    let location = table.metadata().location().trim_end_matches('/');
+    if is_object_url(location) {
+        let store = ObjectStore::open(&format!("{location}/data"), storage)?;
+        let mut removed = 0;
+        for (name, _) in store.list().await? {
+            let base = name.rsplit('/').next().unwrap_or(&name);
+            if base.starts_with(file_prefix) && !recorded.contains(&store.url_of(&name)) {
+                store.delete(&name).await?;
+                removed += 1;
+            }
+        }
+        return Ok(removed);
+    }
     let data_dir = writer::local_path(&format!("{}/data", table.metadata().location()));
     let recorded: HashSet<std::path::PathBuf> = recorded.iter().map(|l| writer::local_path(l)).collect();
     let mut removed = 0;
