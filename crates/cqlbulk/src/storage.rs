@@ -147,6 +147,15 @@ impl ObjectStore {
         Ok(objects)
     }
 
+    /// Whether object `name` exists (a file, not a prefix).
+    pub async fn exists(&self, name: &str) -> Result<bool> {
+        match self.operator.stat(name).await {
+            Ok(metadata) => Ok(metadata.is_file()),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.error("look it up", name, e)),
+        }
+    }
+
     pub async fn delete(&self, name: &str) -> Result<()> {
         self.operator.delete(name).await.map_err(|e| self.error("delete it", name, e))
     }

@@ -115,8 +115,8 @@ fn cqlbulk_s3(args: &[&str]) -> Output {
 /// What: the all-types table unloaded to S3 as CSV, JSON and Parquet (two rows per object,
 /// so many objects and splits) holds every value, as pyarrow's S3 client reads the objects
 /// and the Python driver reads the table; the bucket holds exactly the objects the summary
-/// reports; then the table, emptied, is loaded back from the Parquet objects and `verify`
-/// finds it equal to the JSON objects. Why: object storage is where lakehouses keep data;
+/// reports; one object named by its URL is read alone; then the table, emptied, is loaded
+/// back from the Parquet objects and `verify` finds it equal to the JSON objects. Why: object storage is where lakehouses keep data;
 /// a lost, repeated or half-written object there is silent data loss.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_format_round_trips_through_s3() {
@@ -153,6 +153,32 @@ async fn every_format_round_trips_through_s3() {
         bucket.download(format, &local);
         check_unload(hosts(), &ks.name, "all_types", format, &local);
     }
+
+    // One object named by its full URL is read alone.
+    let (first, _) = bucket.objects("parquet").into_iter().next().unwrap();
+    let code = format!(
+        "{PY_FS}import pyarrow.parquet as pq\nprint(pq.read_metadata(sys.argv[2], filesystem=fs).num_rows)"
+    );
+    let rows: u64 = python_snippet(&code, &[endpoint(), &first]).trim().parse().unwrap();
+    let one_logs = root.join("one-object-logs");
+    expect_success(&cqlbulk_s3(&[
+        "load",
+        "-h",
+        hosts(),
+        "-k",
+        &ks.name,
+        "-t",
+        "all_types",
+        "--format",
+        "parquet",
+        "--dry-run",
+        "--url",
+        &format!("s3://{first}"),
+        "--log-dir",
+        one_logs.to_str().unwrap(),
+        "-q",
+    ]));
+    assert_eq!(read_summary(&one_logs)["read"].as_u64(), Some(rows), "one object: {first}");
 
     ks.execute("TRUNCATE {ks}.all_types").await;
     let loaded = cqlbulk_s3(&[

@@ -21,7 +21,7 @@ use super::{CHUNK_RECORDS, Chunk, Location, Reject, Unit};
 use crate::codec::parse::json_as_text;
 use crate::compress::Compression;
 use crate::error::{Error, ErrorKind, Result};
-use crate::storage::ObjectStore;
+use crate::storage::{ObjectStore, StorageOptions};
 
 /// The most text one chunk holds (besides `CHUNK_RECORDS` records).
 const CHUNK_TEXT_BYTES: usize = 8 << 20;
@@ -93,8 +93,36 @@ pub fn file_units(url: &str, format: &InputFormat) -> Result<Vec<Unit>> {
         .collect())
 }
 
+/// The objects `url` names: every object of `format` under it as a prefix (recursively,
+/// compressed ones too), or else the one object it names.
+pub async fn object_units(url: &str, storage: &StorageOptions, format: &InputFormat) -> Result<Vec<Unit>> {
+    let store = ObjectStore::open(url, storage)?;
+    let units = objects_of_format(&store, format).await?;
+    if !units.is_empty() {
+        return Ok(units);
+    }
+    // Not a prefix of any such object: one object, named in its parent prefix.
+    if let Some((parent, name)) = store.url().rsplit_once('/')
+        && parent.contains("://")
+        && !parent.ends_with("://")
+    {
+        let parent = ObjectStore::open(parent, storage)?;
+        if parent.exists(name).await? {
+            return Ok(vec![Unit {
+                name: parent.url_of(name),
+                location: Location::Object { store: parent, name: name.to_string() },
+            }]);
+        }
+    }
+    Err(invalid(format!(
+        "--url {}: no .{} objects (or compressed ones) under that prefix, and no such object",
+        store.url(),
+        format.extension()
+    )))
+}
+
 /// The objects of `format` under the store's prefix (recursively, compressed ones too).
-pub async fn object_units(store: &ObjectStore, format: &InputFormat) -> Result<Vec<Unit>> {
+async fn objects_of_format(store: &ObjectStore, format: &InputFormat) -> Result<Vec<Unit>> {
     let wanted = |name: &str| {
         let base = name.rsplit('/').next().unwrap_or(name);
         let (_, stem) = Compression::from_file_name(base);
@@ -110,13 +138,6 @@ pub async fn object_units(store: &ObjectStore, format: &InputFormat) -> Result<V
             location: Location::Object { store: store.clone(), name },
         })
         .collect();
-    if units.is_empty() {
-        return Err(invalid(format!(
-            "--url {}: no .{} objects (or compressed ones) under that prefix",
-            store.url(),
-            format.extension()
-        )));
-    }
     Ok(units)
 }
 

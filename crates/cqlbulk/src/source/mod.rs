@@ -156,7 +156,7 @@ impl OpenedSource {
         Ok(match source {
             Source::Files { url, format, storage } => {
                 let units = if is_object_url(url) {
-                    files::object_units(&ObjectStore::open(url, storage)?, format).await?
+                    files::object_units(url, storage, format).await?
                 } else {
                     files::file_units(url, format)?
                 };
