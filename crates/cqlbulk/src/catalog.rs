@@ -61,19 +61,9 @@ impl CatalogConfig {
                 std::fs::create_dir_all(warehouse).map_err(|e| {
                     Error::new(ErrorKind::BadInput, format!("--warehouse {}: {e}", warehouse.display()))
                 })?;
-                let database = warehouse.join(SQL_CATALOG_FILE);
-                let props = HashMap::from([
-                    // `mode=rwc` creates the database file on first use.
-                    ("uri".to_string(), format!("sqlite:{}?mode=rwc", database.display())),
-                    ("warehouse".to_string(), format!("file://{}", warehouse.display())),
-                    ("sql_bind_style".to_string(), "QMark".to_string()),
-                ]);
-                let catalog = SqlCatalogBuilder::default()
-                    .with_storage_factory(storage)
-                    .load(name, props)
+                let location = format!("file://{}", warehouse.display());
+                self.open_sql(name, &warehouse.join(SQL_CATALOG_FILE), location, HashMap::new(), storage)
                     .await
-                    .map_err(|e| catalog_error(&self.describe(), e))?;
-                Ok(Arc::new(catalog))
             }
             CatalogConfig::SqlS3 { warehouse, database, storage, name } => {
                 if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -81,24 +71,17 @@ impl CatalogConfig {
                         Error::new(ErrorKind::BadInput, format!("--catalog-db {}: {e}", database.display()))
                     })?;
                 }
-                let mut props = HashMap::from([
-                    ("uri".to_string(), format!("sqlite:{}?mode=rwc", database.display())),
-                    ("warehouse".to_string(), warehouse.trim_end_matches('/').to_string()),
-                    ("sql_bind_style".to_string(), "QMark".to_string()),
-                    // Credentials are not props: OpenDAL reads AWS's standard chain.
+                // Credentials are not props: OpenDAL reads AWS's standard chain.
+                let mut s3 = HashMap::from([
                     ("s3.region".to_string(), storage.region()),
                     ("s3.path-style-access".to_string(), (!storage.s3_virtual_host_style).to_string()),
                 ]);
                 if let Some(endpoint) = &storage.s3_endpoint {
-                    props.insert("s3.endpoint".to_string(), endpoint.clone());
+                    s3.insert("s3.endpoint".to_string(), endpoint.clone());
                 }
+                let location = warehouse.trim_end_matches('/').to_string();
                 let factory = Arc::new(OpenDalStorageFactory::S3 { customized_credential_load: None });
-                let catalog = SqlCatalogBuilder::default()
-                    .with_storage_factory(factory)
-                    .load(name, props)
-                    .await
-                    .map_err(|e| catalog_error(&self.describe(), e))?;
-                Ok(Arc::new(catalog))
+                self.open_sql(name, database, location, s3, factory).await
             }
             CatalogConfig::Rest { uri, warehouse, token, credential, name } => {
                 let mut props = HashMap::from([("uri".to_string(), uri.clone())]);
@@ -119,6 +102,32 @@ impl CatalogConfig {
                 Ok(Arc::new(catalog))
             }
         }
+    }
+}
+
+impl CatalogConfig {
+    /// The SQL catalog in the SQLite file `database` (created on first use), with tables under
+    /// `warehouse`, files reached through `factory` configured by `props`.
+    async fn open_sql(
+        &self,
+        name: &str,
+        database: &std::path::Path,
+        warehouse: String,
+        mut props: HashMap<String, String>,
+        factory: Arc<dyn iceberg::io::StorageFactory>,
+    ) -> Result<Arc<dyn Catalog>> {
+        props.extend([
+            // `mode=rwc` creates the database file on first use.
+            ("uri".to_string(), format!("sqlite:{}?mode=rwc", database.display())),
+            ("warehouse".to_string(), warehouse),
+            ("sql_bind_style".to_string(), "QMark".to_string()),
+        ]);
+        let catalog = SqlCatalogBuilder::default()
+            .with_storage_factory(factory)
+            .load(name, props)
+            .await
+            .map_err(|e| catalog_error(&self.describe(), e))?;
+        Ok(Arc::new(catalog))
     }
 }
 
