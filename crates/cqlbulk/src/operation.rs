@@ -98,9 +98,29 @@ pub struct SplitDone {
     pub end: i64,
     pub rows: u64,
     pub files: Vec<WrittenFile>,
-    /// Iceberg data files of the split, to commit at the end of the run.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub data_files: Vec<String>,
+    /// Iceberg: the split's rows, sorted and kept on local disk until the end of the run
+    /// writes them into data files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spill: Option<SpillFile>,
+}
+
+/// An Arrow IPC file in the operation directory holding one split's rows as sorted runs.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SpillFile {
+    /// File name inside the operation's `spill/` directory.
+    pub name: String,
+    pub bytes: u64,
+    pub runs: Vec<SpillRun>,
+}
+
+/// Consecutive record batches of a spill file holding rows of one partition, sorted.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SpillRun {
+    /// Identifies the partition: equal for rows of one partition, whichever split read them.
+    pub partition: String,
+    pub first_batch: usize,
+    pub batches: usize,
+    pub rows: u64,
 }
 
 pub struct Operation<S: Spec = OperationSpec> {

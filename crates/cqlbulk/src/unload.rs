@@ -200,8 +200,11 @@ pub async fn run(
     };
 
     let schema = Arc::new(crate::codec::types::arrow_schema(columns.iter().map(|(n, t)| (n.as_str(), t))));
-    let destination =
-        unless_cancelled(cancel, open_destination(config, &view, &columns, schema, &operation)).await?;
+    let destination = unless_cancelled(
+        cancel,
+        open_destination(config, &view, &columns, schema, &operation, plan.concurrency),
+    )
+    .await?;
     let mut summary = UnloadSummary {
         operation: operation.spec.operation_id.clone(),
         status: Status::Complete,
@@ -290,33 +293,38 @@ pub async fn run(
 
     // Stdout is ended even when ranges failed (its stream must still be well formed); an
     // Iceberg snapshot is committed only for a complete run.
+    let mut files_written = None;
     if report.failures.is_empty() || !matches!(destination, Destination::Iceberg(_)) {
         let facts = RunFacts {
             source_cluster: view.cluster_name.clone(),
             source_table: format!("{}.{}", table.keyspace, table.table),
             splits: operation.spec.splits.len(),
         };
-        summary.snapshot_id = destination.finish(&report.done, &facts).await.map_err(|e| {
+        let log = |line: &str| operation.log(line);
+        let finished = destination.finish(&report.done, &facts, &log).await.map_err(|e| {
             operation.log(&format!("cannot finish the output: {e}"));
             match destination {
                 Destination::Iceberg(_) => e.context(format!(
-                    "data files are written; retry the commit with --resume {}",
+                    "every range is read; write the data files and commit with --resume {}",
                     operation.dir.display()
                 )),
                 _ => e.context("cannot finish the output"),
             }
         })?;
+        summary.snapshot_id = finished.snapshot_id;
         if let Some(snapshot_id) = summary.snapshot_id {
-            let files: usize = report.done.iter().map(|d| d.data_files.len()).sum();
-            operation.log(&format!("committed snapshot {snapshot_id} ({files} data files)"));
+            operation.log(&format!("committed snapshot {snapshot_id}"));
         }
+        files_written = finished.files;
     }
 
     let now = progress.snapshot();
     summary.status = if report.failures.is_empty() { Status::Complete } else { Status::Failed };
     summary.rows = report.rows();
-    summary.bytes = report.bytes();
-    summary.files = report.files();
+    (summary.files, summary.bytes) = match &files_written {
+        Some(files) => (files.len(), files.iter().map(|f| f.bytes).sum()),
+        None => (report.files(), report.bytes()),
+    };
     summary.splits_done = report.done.len();
     summary.splits_failed = report.failures.len();
     summary.retries = now.retries;
@@ -340,6 +348,7 @@ async fn open_destination(
     columns: &[(String, ColumnType<'static>)],
     schema: arrow_schema::SchemaRef,
     operation: &Operation,
+    workers: usize,
 ) -> Result<Destination> {
     Ok(match &config.output {
         Output::Discard => Destination::Discard,
@@ -362,7 +371,17 @@ async fn open_destination(
         Output::Iceberg { export, files } => {
             let cql_columns = crate::sink::iceberg::schema::cql_columns(view, columns);
             let keys = view.table.partition_key.iter().chain(&view.table.clustering_key).cloned().collect();
-            let sink = IcebergSink::open(export, &cql_columns, &operation.spec.run_id, *files, keys).await?;
+            let spill_dir = operation.dir.join("spill");
+            let sink = IcebergSink::open(
+                export,
+                &cql_columns,
+                &operation.spec.run_id,
+                *files,
+                keys,
+                spill_dir,
+                workers,
+            )
+            .await?;
             let prepared = &sink.table.prepared;
             operation.log(&format!(
                 "iceberg: {} {}{}{}",
@@ -543,7 +562,7 @@ pub async fn unload(
             end: split.range.end(),
             rows: output.rows,
             files: output.files,
-            data_files: output.data_files,
+            spill: output.spill,
         };
         operation.record(&done).map_err(fail_output)?;
         Ok(Some(done))

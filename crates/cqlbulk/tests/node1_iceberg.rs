@@ -127,11 +127,12 @@ async fn all_types_through_rest_catalog() {
     assert!(!files.is_empty(), "data files are written under the REST catalog's warehouse");
 }
 
-/// What: a table partitioned by `day(ts), bucket(4, id)`, exported with at most 3 open files
-/// per worker (so writers are closed and reopened as partitions come and go in token
-/// order): PyIceberg reads every row, a filter on the partition column plans only the
-/// files of that day, and every file's rows belong to its partition. Why: partitioning is
-/// what makes the export fast to query, and routing must be right however rows arrive.
+/// What: a table partitioned by `day(ts), bucket(4, id)`: PyIceberg reads every row, a
+/// filter on the partition column plans only the files of that day, every file's rows
+/// belong to its partition, there is exactly one file per partition (whatever the number of
+/// splits), each sorted by the primary key (id, ts), the table's recorded sort order. Why:
+/// partitioning is what makes the export fast to query, routing must be right however rows
+/// arrive in token order, and engines plan a task per file and skip by sorted statistics.
 #[tokio::test(flavor = "multi_thread")]
 async fn partitioned_export_prunes_files() {
     let ks = TestKeyspace::connect(hosts(), "ice_part", SIMPLE_RF1).await;
@@ -153,7 +154,7 @@ async fn partitioned_export_prunes_files() {
     let warehouse = root.join("lake");
     let catalog = ["--warehouse", warehouse.to_str().unwrap()];
     let mut extra = catalog.to_vec();
-    extra.extend_from_slice(&["--partition-by", "day(ts), bucket(4, id)", "--max-open-files", "3"]);
+    extra.extend_from_slice(&["--partition-by", "day(ts), bucket(4, id)", "--splits", "24"]);
     expect_success(&export(&ks.name, "events", &root.join("logs"), &extra));
     check_iceberg(hosts(), &ks.name, "events", &catalog);
 
@@ -165,6 +166,7 @@ from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
 w, name = sys.argv[1], sys.argv[2]
 t = SqlCatalog("cqlbulk", uri=f"sqlite:///{w}/catalog.db", warehouse=f"file://{w}").load_table(name)
 print("spec", t.spec())
+print("sort order", [(t.schema().find_column_name(f.source_id), str(f.direction), str(f.null_order)) for f in t.sort_order().fields])
 all_files = list(t.scan().plan_files())
 day = datetime.datetime(2026, 1, 3, tzinfo=datetime.timezone.utc)
 flt = And(GreaterThanOrEqual("ts", day.isoformat()), LessThan("ts", (day + datetime.timedelta(days=1)).isoformat()))
@@ -180,7 +182,9 @@ for task in all_files:
     tbl = pq.read_table(f.file_path.replace("file://", ""))
     got = {(r.date() - datetime.date(1970, 1, 1)).days for r in tbl.column("ts").to_pylist()}
     assert got == {part[0]}, f"{f.file_path}: days {got} in partition {part}"
-print("partitions ok")
+    keys = list(zip(tbl.column("id").to_pylist(), tbl.column("ts").to_pylist()))
+    assert keys == sorted(keys), f"{f.file_path} is not sorted by (id, ts)"
+print("partitions ok", len({tuple(t.file.partition) for t in all_files}))
 "#,
         &[warehouse.to_str().unwrap(), &format!("{}.events", ks.name)],
     );
@@ -188,11 +192,12 @@ print("partitions ok")
         out.lines().find(|l| l.starts_with("files")).unwrap().split_whitespace().collect();
     let (files, planned, rows): (usize, usize, usize) =
         (numbers[1].parse().unwrap(), numbers[3].parse().unwrap(), numbers[5].parse().unwrap());
-    assert!(files >= 20, "5 days × 4 buckets give at least 20 files: {out}");
+    assert_eq!(files, 20, "5 days × 4 buckets: one file per partition from 24 splits: {out}");
+    assert!(out.contains("sort order [('id', 'ASC', 'NULLS FIRST'), ('ts', 'ASC', 'NULLS FIRST')]"), "{out}");
     assert!(planned * 4 <= files, "the day filter prunes to about a fifth of the files: {out}");
     assert_eq!(rows, 400, "{out}");
     assert!(out.contains("days ['2026-01-03']"), "{out}");
-    assert!(out.contains("partitions ok"), "{out}");
+    assert!(out.contains("partitions ok 20"), "{out}");
 }
 
 /// What: export, then `ALTER TABLE … ADD c` and `DROP b` in Cassandra, more rows, export

@@ -175,6 +175,7 @@ fn iceberg_roundtrip(columns: &Columns, rows: &Rows) -> Result<(), TestCaseError
             types: TypeOptions { timestamp: TimestampAs::Millis, ..TypeOptions::default() },
             explicit: Default::default(),
             partition_by: None,
+            sort_by: None,
         };
         let cql: Vec<CqlColumn> = columns
             .iter()
@@ -185,8 +186,9 @@ fn iceberg_roundtrip(columns: &Columns, rows: &Rows) -> Result<(), TestCaseError
                 typ: typ.clone(),
             })
             .collect();
-        let files = DataFileOptions { target_file_size: 64 << 20, max_open_files: 1, row_group_rows: 2 };
-        let sink = IcebergSink::open(&export, &cql, "run1", files, Vec::new()).await.unwrap();
+        let files = DataFileOptions { target_file_size: 64 << 20, row_group_rows: 2 };
+        let spill = dir.join("spill");
+        let sink = IcebergSink::open(&export, &cql, "run1", files, Vec::new(), spill, 1).await.unwrap();
         let destination = Destination::Iceberg(Box::new(sink));
         let batch = batch_of(columns, rows);
         let mut split = destination.split_sink(7);
@@ -201,10 +203,11 @@ fn iceberg_roundtrip(columns: &Columns, rows: &Rows) -> Result<(), TestCaseError
             end: i64::MAX,
             rows: output.rows,
             files: output.files,
-            data_files: output.data_files,
+            spill: output.spill,
         };
         let facts = RunFacts { source_cluster: "none".into(), source_table: "ks.t".into(), splits: 1 };
-        destination.finish(&[done], &facts).await.unwrap().expect("the run is committed as a snapshot");
+        let finished = destination.finish(&[done], &facts, &|_| {}).await.unwrap();
+        finished.snapshot_id.expect("the run is committed as a snapshot");
 
         let source = Source::Iceberg(IcebergSource {
             catalog,

@@ -54,7 +54,7 @@ pub struct Args {
 
     /// Iceberg: partitioning of a new table, e.g. `day(ts), bucket(16, id)`; transforms
     /// identity (or the bare column), year, month, day, hour, bucket(N, c), truncate(W, c).
-    /// Rows of many partitions mean more, smaller files (see --max-open-files).
+    /// Each partition gets about one data file per --target-file-size, however many splits.
     #[arg(long, value_name = "TERMS")]
     partition_by: Option<String>,
 
@@ -82,11 +82,12 @@ pub struct Args {
     #[arg(long, default_value = "512M", value_name = "SIZE", value_parser = parse_size)]
     target_file_size: u64,
 
-    /// Iceberg: data files each worker keeps open at once (one per partition it meets); when
-    /// more are needed, the least recently used is closed, so more partitions mean more,
-    /// smaller files. A worker's open files share 64 MiB of row-group buffers.
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    max_open_files: usize,
+    /// Iceberg: columns rows are sorted by within each data file, comma-separated, recorded as
+    /// the table's sort order (default: the primary key's leading columns of primitive type,
+    /// for a new table or one without a sort order). Rows are spilled sorted to the operation
+    /// directory while splits are read and merged into data files at the end.
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    sort_by: Option<Vec<String>>,
 
     /// Output directory (created if missing), an object-store prefix such as
     /// s3://bucket/exports/t, or `-` for stdout (CSV and JSON only; no resume).
@@ -228,6 +229,7 @@ impl Args {
                 timestamp: self.timestamp_as.is_some(),
             },
             partition_by,
+            sort_by: self.sort_by.clone(),
         })
     }
 
@@ -297,7 +299,6 @@ impl Args {
                 export: self.export_config(&table.keyspace, &table.table)?,
                 files: DataFileOptions {
                     target_file_size: usize::try_from(self.target_file_size).unwrap_or(usize::MAX),
-                    max_open_files: self.max_open_files,
                     row_group_rows: self.row_group_rows,
                 },
             },

@@ -10,7 +10,8 @@
 //! storage ([`crate::storage`]) an object appears only when its upload completes, and each
 //! attempt at a split names its objects apart; what no finished split recorded (an attempt
 //! that failed, or a crash before the checkpoint) is deleted when the run finishes or
-//! resumes. Iceberg data files become visible only with the run's snapshot (see [`iceberg`]).
+//! resumes. An Iceberg run spills each split's rows to local disk and writes data files only
+//! at the end, visible with the run's snapshot (see [`iceberg`]).
 
 pub mod cassandra;
 pub mod format;
@@ -149,6 +150,16 @@ pub enum Resumed {
     Committed { snapshot_id: i64 },
 }
 
+/// How [`Destination::finish`] ended the run.
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// The Iceberg snapshot committed.
+    pub snapshot_id: Option<i64>,
+    /// The files the run wrote, when the end of the run writes them (Iceberg data files);
+    /// otherwise the splits' files are the run's.
+    pub files: Option<Vec<WrittenFile>>,
+}
+
 /// Facts about a run that an Iceberg snapshot records.
 #[derive(Clone, Debug)]
 pub struct RunFacts {
@@ -168,7 +179,7 @@ impl Destination {
     /// whatever it wrote to files.
     pub fn split_sink(&self, split: usize) -> SplitSink<'_> {
         match self {
-            Destination::Iceberg(sink) => SplitSink::Iceberg(sink.files.split_writer(split)),
+            Destination::Iceberg(sink) => SplitSink::Iceberg(sink.split_writer(split)),
             _ => SplitSink::Files(FileSplitSink {
                 destination: self,
                 split,
@@ -197,24 +208,29 @@ impl Destination {
     }
 
     /// Ends the run once every split is `done`: ends the stdout stream (closing bracket,
-    /// compression trailer), deletes the objects of failed split attempts, or commits the
-    /// Iceberg snapshot, whose id it returns.
-    pub async fn finish(&self, done: &[SplitDone], facts: &RunFacts) -> crate::Result<Option<i64>> {
+    /// compression trailer), deletes the objects of failed split attempts, or writes the
+    /// Iceberg data files and commits the snapshot. `log` notes what it did.
+    pub async fn finish(
+        &self,
+        done: &[SplitDone],
+        facts: &RunFacts,
+        log: &dyn Fn(&str),
+    ) -> crate::Result<Finished> {
         match self {
             Destination::Stdout(shared) => {
                 if let Some(writer) = shared.lock().expect("writer lock").take() {
                     writer.finish().map_err(write_error)?;
                 }
-                Ok(None)
+                Ok(Finished::default())
             }
-            Destination::Iceberg(sink) => sink.commit(done, facts).await.map(Some),
+            Destination::Iceberg(sink) => sink.commit(done, facts, log).await,
             Destination::Directory { layout, .. } => {
                 if let Place::Objects(_) = layout.place {
                     layout.remove_unrecorded_files(done).await?;
                 }
-                Ok(None)
+                Ok(Finished::default())
             }
-            Destination::Discard => Ok(None),
+            Destination::Discard => Ok(Finished::default()),
         }
     }
 }
@@ -257,15 +273,15 @@ fn take(buffer: &Mutex<Vec<u8>>) -> Vec<u8> {
 /// Output of one split attempt.
 pub enum SplitSink<'a> {
     Files(FileSplitSink<'a>),
-    Iceberg(iceberg::SplitWriter),
+    Iceberg(iceberg::SpillWriter),
 }
 
 /// What a finished split wrote.
 pub struct SplitOutput {
     pub rows: u64,
     pub files: Vec<WrittenFile>,
-    /// Iceberg data files (iceberg-rust's JSON), committed at the end of the run.
-    pub data_files: Vec<String>,
+    /// Iceberg: the split's rows on local disk, written into data files at the end of the run.
+    pub spill: Option<crate::operation::SpillFile>,
 }
 
 impl SplitSink<'_> {
@@ -279,7 +295,7 @@ impl SplitSink<'_> {
     pub async fn write(&mut self, batch: &RecordBatch) -> crate::Result<()> {
         match self {
             SplitSink::Files(sink) => sink.write(batch).await,
-            SplitSink::Iceberg(writer) => writer.write(batch).await,
+            SplitSink::Iceberg(writer) => writer.write(batch),
         }
     }
 
@@ -288,11 +304,11 @@ impl SplitSink<'_> {
             SplitSink::Files(sink) => {
                 let rows = sink.rows;
                 let files = sink.commit().await?;
-                Ok(SplitOutput { rows, files, data_files: Vec::new() })
+                Ok(SplitOutput { rows, files, spill: None })
             }
             SplitSink::Iceberg(writer) => {
-                let written = writer.commit().await?;
-                Ok(SplitOutput { rows: written.rows, files: written.files, data_files: written.data_files })
+                let (rows, spill) = writer.commit()?;
+                Ok(SplitOutput { rows, files: Vec::new(), spill })
             }
         }
     }

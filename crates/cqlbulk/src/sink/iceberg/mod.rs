@@ -1,27 +1,37 @@
-//! The Iceberg sink of an unload: every split's rows become Parquet data files
-//! ([`data_files`]), recorded in the checkpoint; when the whole ring is read, the run's
-//! files are committed as one snapshot carrying the run id ([`table`]). Nothing is visible
-//! before that commit, and a run id already among the table's snapshots is never committed
-//! again, so every attempt of a run, however it ended, adds each row exactly once.
+//! The Iceberg sink of an unload: every split's rows, converted and sorted by partition and
+//! sort key, are spilled to local disk ([`spill`]) and the spill file recorded in the
+//! checkpoint; when the whole ring is read, each partition's rows from every split are
+//! merged into data files of about the target size ([`merge`], [`data_files`]) and
+//! committed as one snapshot carrying the run id ([`table`]). Nothing is visible before that
+//! commit, and a run id already among the table's snapshots is never committed again, so
+//! every attempt of a run, however it ended, adds each row exactly once.
 //!
 //! The CQL → Iceberg type mapping is [`schema`] (types, partitioning, evolution) and
 //! [`convert`] (the Arrow arrays cqlbulk reads → the arrays of the Iceberg schema).
 
 pub mod convert;
 pub mod data_files;
+pub mod merge;
 pub mod schema;
+pub mod spill;
 pub mod table;
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use self::data_files::{DataFileOptions, DataFileTarget, SplitFiles, SplitWriter};
+pub use self::data_files::{DataFileOptions, DataFileTarget};
 use self::schema::CqlColumn;
+pub use self::spill::SpillWriter;
 pub use self::table::{ExportConfig, ExportTable};
-use super::{Resumed, RunFacts};
-use crate::error::Result;
-use crate::operation::SplitDone;
+use super::{Finished, Resumed, RunFacts};
+use crate::error::{Error, Result};
+use crate::operation::{SplitDone, WrittenFile};
 use crate::storage::StorageOptions;
+
+/// Rows all splits together hold in memory before spilling them (sorted) to local disk.
+const SPILL_BUFFER_BYTES: usize = 64 << 20;
+const MIN_SPLIT_BUFFER_BYTES: usize = 4 << 20;
 
 pub struct IcebergSink {
     pub table: ExportTable,
@@ -29,46 +39,111 @@ pub struct IcebergSink {
     run_id: String,
     /// How to reach the table's files when they are in object storage.
     storage: StorageOptions,
+    /// The operation's `spill/` directory: splits' sorted rows until the end of the run.
+    spill_dir: PathBuf,
+    /// Splits read at once (they share the spill buffer); partitions written at once.
+    workers: usize,
 }
 
 impl IcebergSink {
     /// Opens (creating or evolving) the table `export` names for `columns`; data files of
-    /// run `run_id` are named after it.
+    /// run `run_id` are named after it, and splits spill their rows into `spill_dir`.
     pub async fn open(
         export: &ExportConfig,
         columns: &[CqlColumn],
         run_id: &str,
         options: DataFileOptions,
         key_columns: Vec<String>,
+        spill_dir: PathBuf,
+        workers: usize,
     ) -> Result<IcebergSink> {
-        let table = export.prepare(columns).await?;
+        let table = export.prepare(columns, &key_columns).await?;
         let files = DataFileTarget::new(&table.table, file_prefix(run_id), options, key_columns)?;
+        std::fs::create_dir_all(&spill_dir).map_err(|e| Error::io(spill_dir.display(), e))?;
         let storage = export.catalog.storage();
-        Ok(IcebergSink { table, files: Arc::new(files), run_id: run_id.to_string(), storage })
+        Ok(IcebergSink {
+            table,
+            files: Arc::new(files),
+            run_id: run_id.to_string(),
+            storage,
+            spill_dir,
+            workers: workers.max(1),
+        })
+    }
+
+    /// The writer of one attempt at split `split`.
+    pub fn split_writer(&self, split: usize) -> SpillWriter {
+        // The attempt tag keeps names unique if the same split is written again (retry, resume).
+        let name = format!("split-{split:06}-{:04x}.arrow", rand::random::<u16>());
+        let buffer = (SPILL_BUFFER_BYTES / self.workers).max(MIN_SPLIT_BUFFER_BYTES);
+        SpillWriter::new(self.files.clone(), &self.spill_dir, name, buffer)
     }
 
     /// Before a resumed run writes: either the run is already committed (an earlier
-    /// attempt committed, then stopped before saying so), or the data files no finished
-    /// split recorded are deleted (no snapshot references them yet).
+    /// attempt committed, then stopped before saying so), or the spill files no finished
+    /// split recorded and every data file of the run are deleted (data files are only
+    /// written at the end, and no snapshot references them yet).
     pub async fn resume(&self, done: &[SplitDone]) -> Result<Resumed> {
         if let Some(snapshot_id) = table::committed_snapshot(&self.table.table, &self.run_id) {
+            self.remove_spill_dir();
             return Ok(Resumed::Committed { snapshot_id });
         }
-        let recorded: HashSet<String> =
-            done.iter().flat_map(|d| d.files.iter().map(|f| f.name.clone())).collect();
-        let removed = table::remove_unrecorded_files(
+        if let Some(old) = done.iter().find(|d| d.rows > 0 && d.spill.is_none()) {
+            return Err(Error::new(
+                crate::error::ErrorKind::BadInput,
+                format!(
+                    "split {} of this run was recorded by an older cqlbulk that wrote data files per split; \
+                     it cannot be resumed by this version: start a new run without --resume",
+                    old.split
+                ),
+            ));
+        }
+        let recorded: HashSet<&str> =
+            done.iter().filter_map(|d| d.spill.as_ref()).map(|s| s.name.as_str()).collect();
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.spill_dir).map_err(|e| Error::io(self.spill_dir.display(), e))? {
+            let entry = entry.map_err(|e| Error::io(self.spill_dir.display(), e))?;
+            if !recorded.contains(entry.file_name().to_string_lossy().as_ref()) {
+                std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path().display(), e))?;
+                removed += 1;
+            }
+        }
+        removed += table::remove_unrecorded_files(
             &self.table.table,
             &file_prefix(&self.run_id),
-            &recorded,
+            &HashSet::new(),
             &self.storage,
         )
         .await?;
         Ok(Resumed::Removed(removed))
     }
 
-    /// Commits the data files of every finished split as the run's one snapshot.
-    pub async fn commit(&self, done: &[SplitDone], facts: &RunFacts) -> Result<i64> {
-        let data_files: Vec<String> = done.iter().flat_map(|d| d.data_files.iter().cloned()).collect();
+    /// Writes the data files of every finished split's spilled rows, commits them as the
+    /// run's one snapshot, and deletes the spill files.
+    pub async fn commit(&self, done: &[SplitDone], facts: &RunFacts, log: &dyn Fn(&str)) -> Result<Finished> {
+        let spills: Vec<_> = done.iter().filter_map(|d| d.spill.clone()).collect();
+        let written = merge::write_data_files(
+            self.files.clone(),
+            &self.spill_dir,
+            &spills,
+            self.workers.min(MAX_PARTITION_WRITERS),
+        )
+        .await?;
+        log(&format!(
+            "data files: {} written for {} partitions from {} sorted runs",
+            written.data_files.len(),
+            written.partitions,
+            written.runs
+        ));
+        let files: Vec<WrittenFile> = written
+            .data_files
+            .iter()
+            .map(|f| WrittenFile {
+                name: f.file_path().to_string(),
+                rows: f.record_count(),
+                bytes: f.file_size_in_bytes(),
+            })
+            .collect();
         let rows: u64 = done.iter().map(|d| d.rows).sum();
         let properties = HashMap::from([
             (table::RUN_ID_PROPERTY.to_string(), self.run_id.clone()),
@@ -82,17 +157,27 @@ impl IcebergSink {
             self.table.catalog.as_ref(),
             &self.table.ident,
             &self.run_id,
-            &data_files,
+            written.data_files,
             properties,
         )
         .await?;
-        Ok(committed.snapshot_id())
+        self.remove_spill_dir();
+        Ok(Finished { snapshot_id: Some(committed.snapshot_id()), files: Some(files) })
+    }
+
+    /// Spill files are of no use once the run is committed.
+    fn remove_spill_dir(&self) {
+        let _ = std::fs::remove_dir_all(&self.spill_dir);
     }
 
     pub fn describe_table(&self) -> String {
         self.table.ident.to_string()
     }
 }
+
+/// Partitions whose data files are written at once at the end of a run: each holds a
+/// Parquet row group and one batch per merged run in memory.
+const MAX_PARTITION_WRITERS: usize = 3;
 
 /// Start of every data file name of run `run_id`.
 fn file_prefix(run_id: &str) -> String {

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use iceberg::spec::deserialize_data_file_from_json;
+use iceberg::spec::{DataFile, NullOrder};
 use iceberg::table::Table;
 use iceberg::transaction::AddColumn;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
@@ -37,6 +37,9 @@ pub struct ExportConfig {
     pub explicit: ExplicitOptions,
     /// Partitioning of a new table; for an existing table it must match or be `None`.
     pub partition_by: Option<Vec<PartitionTerm>>,
+    /// Columns rows are sorted by within data files, recorded as the table's sort order
+    /// (default: the primary key for a new or unsorted table, else the table's own order).
+    pub sort_by: Option<Vec<String>>,
 }
 
 /// What preparing the table did.
@@ -64,7 +67,7 @@ impl ExportConfig {
     /// table's schema to the export's columns (new columns added as optional fields, dropped
     /// ones kept). Schema changes are committed before any data file is written, so files
     /// carry the field ids they will be read with.
-    pub async fn prepare(&self, columns: &[CqlColumn]) -> Result<ExportTable> {
+    pub async fn prepare(&self, columns: &[CqlColumn], key_columns: &[String]) -> Result<ExportTable> {
         let catalog = self.catalog.open().await?;
         let ident = catalog::table_ident(&self.namespace, &self.table)?;
         let context = format!("{} table {}", self.catalog.describe(), ident);
@@ -132,7 +135,63 @@ impl ExportConfig {
             prepared.dropped_columns = evolution.dropped;
         }
         let table = catalog.load_table(&ident).await.map_err(err)?;
+        let table = self
+            .ensure_sort_order(catalog.as_ref(), table, key_columns)
+            .await
+            .map_err(|e| e.context(&context))?;
         Ok(ExportTable { catalog, ident, table, prepared })
+    }
+
+    /// Records the order rows are written in as the table's default sort order: `--sort-by`
+    /// when given, else the primary key when the table has no order yet (an order someone set
+    /// on the table is kept). Only top-level primitive columns can be sort fields, so the
+    /// primary key contributes its leading such columns.
+    async fn ensure_sort_order(
+        &self,
+        catalog: &dyn Catalog,
+        table: Table,
+        key_columns: &[String],
+    ) -> Result<Table> {
+        let schema = table.metadata().current_schema().clone();
+        let sortable =
+            |name: &str| schema.as_struct().field_by_name(name).is_some_and(|f| f.field_type.is_primitive());
+        let wanted: Vec<String> = match &self.sort_by {
+            Some(columns) => {
+                for name in columns {
+                    if !sortable(name) {
+                        return Err(Error::new(
+                            ErrorKind::BadInput,
+                            format!(
+                                "--sort-by {name}: not a column of the table with a primitive Iceberg type \
+                                 (collections, tuples and UDTs cannot be sort fields)"
+                            ),
+                        ));
+                    }
+                }
+                columns.clone()
+            }
+            None if table.metadata().default_sort_order().is_unsorted() => {
+                key_columns.iter().take_while(|name| sortable(name)).cloned().collect()
+            }
+            None => return Ok(table),
+        };
+        let current: Vec<String> = table
+            .metadata()
+            .default_sort_order()
+            .fields
+            .iter()
+            .map(|f| schema.field_by_id(f.source_id).map(|c| c.name.clone()).unwrap_or_default())
+            .collect();
+        if wanted.is_empty() || current == wanted {
+            return Ok(table);
+        }
+        let tx = Transaction::new(&table);
+        let mut order = tx.replace_sort_order();
+        for name in &wanted {
+            order = order.asc(name, NullOrder::First);
+        }
+        let tx = order.apply(tx).map_err(|e| catalog::catalog_error("sort order", e))?;
+        tx.commit(catalog).await.map_err(|e| catalog::catalog_error("sort order", e))
     }
 }
 
@@ -211,7 +270,7 @@ pub async fn commit_run(
     catalog: &dyn Catalog,
     ident: &TableIdent,
     run_id: &str,
-    data_files: &[String],
+    files: Vec<DataFile>,
     properties: HashMap<String, String>,
 ) -> Result<Committed> {
     let context = format!("commit to {ident}");
@@ -220,23 +279,6 @@ pub async fn commit_run(
     if let Some(snapshot_id) = committed_snapshot(&table, run_id) {
         return Ok(Committed::Already { snapshot_id });
     }
-    let metadata = table.metadata();
-    let spec = metadata.default_partition_spec();
-    let schema = metadata.current_schema();
-    let partition_type = spec.partition_type(schema).map_err(err)?;
-    let files = data_files
-        .iter()
-        .map(|json| deserialize_data_file_from_json(json, spec.spec_id(), &partition_type, schema))
-        .collect::<iceberg::Result<Vec<_>>>()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::BadInput,
-                format!(
-                    "{context}: a data file recorded in the checkpoint does not fit the table \
-                     (was it changed since the run started?): {e}"
-                ),
-            )
-        })?;
     let tx = Transaction::new(&table);
     let tx =
         tx.fast_append().set_snapshot_properties(properties).add_data_files(files).apply(tx).map_err(err)?;
