@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use cqlbulk::catalog::CatalogConfig;
-use cqlbulk::sink::iceberg::table;
+use cqlbulk::sink::iceberg::{expire, table};
 use cqlbulk::storage::{StorageOptions, is_object_url};
 
 use super::{EXIT_OK, StorageArgs};
@@ -86,7 +86,7 @@ impl CatalogArgs {
     }
 }
 
-/// Inspect Iceberg tables written by cqlbulk.
+/// Inspect and maintain Iceberg tables written by cqlbulk.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(subcommand)]
@@ -97,6 +97,39 @@ pub struct Args {
 enum IcebergCommand {
     /// List a table's snapshots, oldest first: id, time, operation, rows, cqlbulk run id.
     Snapshots(SnapshotsArgs),
+    /// Remove snapshots older than --older-than (the current one and each branch's newest
+    /// --retain-last stay) through the catalog, then delete the files only they used.
+    Expire(ExpireArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ExpireArgs {
+    #[command(flatten)]
+    catalog: CatalogArgs,
+
+    #[command(flatten)]
+    storage: StorageArgs,
+
+    /// Namespace of the Iceberg table.
+    #[arg(long, value_name = "NAMESPACE")]
+    namespace: String,
+
+    /// Name of the Iceberg table.
+    #[arg(long, value_name = "TABLE")]
+    table: String,
+
+    /// Expire snapshots older than this, e.g. `7d`, `12h`, `0s` (all but the kept ones).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    older_than: std::time::Duration,
+
+    /// Keep at least this many of the newest snapshots of each branch, whatever their age
+    /// (default: the table's `history.expire.min-snapshots-to-keep`, 1 if unset).
+    #[arg(long, value_name = "N")]
+    retain_last: Option<usize>,
+
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -122,6 +155,27 @@ struct SnapshotsArgs {
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
+        IcebergCommand::Expire(args) => {
+            let catalog = args.catalog.catalog_config(&args.storage.options())?;
+            let age = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);
+            let cutoff = cqlbulk::operation::now_millis().saturating_sub(age);
+            let summary =
+                expire::expire(&catalog, &args.namespace, &args.table, cutoff, args.retain_last).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                println!(
+                    "expired {} snapshots, {} kept; deleted {} data files, {} manifests, {} manifest lists, {} statistics files",
+                    summary.expired_snapshots.len(),
+                    summary.kept_snapshots,
+                    summary.deleted_data_files,
+                    summary.deleted_manifests,
+                    summary.deleted_manifest_lists,
+                    summary.deleted_statistics_files
+                );
+            }
+            Ok(EXIT_OK)
+        }
         IcebergCommand::Snapshots(args) => {
             let catalog = args.catalog.catalog_config(&args.storage.options())?;
             let snapshots = table::snapshots(&catalog, &args.namespace, &args.table).await?;

@@ -11,6 +11,7 @@
 
 pub mod convert;
 pub mod data_files;
+pub mod expire;
 pub mod merge;
 pub mod schema;
 pub mod spill;
