@@ -1,6 +1,6 @@
-//! Which Iceberg catalog holds the tables: the embedded SQL catalog (SQLite, which
-//! PyIceberg's `SqlCatalog` opens too) with its warehouse on local disk or in S3, or a REST
-//! catalog.
+//! Which Iceberg catalog holds the tables: the SQL catalog (in a SQLite file, the embedded
+//! default, or in PostgreSQL; PyIceberg's `SqlCatalog` opens either) with its warehouse on
+//! local disk or in S3, or a REST catalog.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,18 +13,17 @@ use iceberg_catalog_sql::SqlCatalogBuilder;
 use iceberg_storage_opendal::OpenDalStorageFactory;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::storage::StorageOptions;
+use crate::storage::{StorageOptions, is_object_url};
 
 /// The SQLite file of the embedded catalog, inside the warehouse directory.
 pub const SQL_CATALOG_FILE: &str = "catalog.db";
 
 #[derive(Clone, Debug)]
 pub enum CatalogConfig {
-    /// SQLite catalog at `<warehouse>/catalog.db`; tables under `<warehouse>/<namespace>/<table>`.
-    Sql { warehouse: PathBuf, name: String },
-    /// SQLite catalog in the local file `database`; tables under the S3 `warehouse`
-    /// (`s3://bucket/path`), written and read through OpenDAL.
-    SqlS3 { warehouse: String, database: PathBuf, storage: StorageOptions, name: String },
+    /// The SQL catalog (the JDBC catalog's tables, which PyIceberg's `SqlCatalog` opens too)
+    /// in `database`; tables under `warehouse`: a local directory (absolute path) or an
+    /// `s3://bucket/path`, written and read through OpenDAL with `storage`.
+    Sql { database: SqlDatabase, warehouse: String, storage: StorageOptions, name: String },
     /// A REST catalog. Data files are written through the local file system, so the
     /// warehouse it assigns must be a path this machine can write (e.g. `file:/…`).
     Rest {
@@ -36,12 +35,38 @@ pub enum CatalogConfig {
     },
 }
 
+/// Where the SQL catalog keeps its tables.
+#[derive(Clone, Debug)]
+pub enum SqlDatabase {
+    /// A SQLite file, created on first use.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, `postgres://user@host:port/db`; the password from the URL or
+    /// `PGPASSWORD`.
+    Postgres(String),
+}
+
 impl CatalogConfig {
-    /// A short stable description, e.g. `sql:/data/lake` or `rest:http://host:8181`.
+    /// The embedded catalog of a local warehouse: `<dir>/catalog.db`, tables under `dir`.
+    pub fn embedded(dir: PathBuf, name: &str) -> CatalogConfig {
+        CatalogConfig::Sql {
+            database: SqlDatabase::Sqlite(dir.join(SQL_CATALOG_FILE)),
+            warehouse: dir.display().to_string(),
+            storage: StorageOptions::default(),
+            name: name.to_string(),
+        }
+    }
+
+    /// A short stable description without secrets, e.g. `sql:/data/lake`,
+    /// `sql:s3://bucket/lake`, `sql:s3://bucket/lake@postgres://user@host/db` or
+    /// `rest:http://host:8181`.
     pub fn describe(&self) -> String {
         match self {
-            CatalogConfig::Sql { warehouse, .. } => format!("sql:{}", warehouse.display()),
-            CatalogConfig::SqlS3 { warehouse, .. } => format!("sql:{warehouse}"),
+            CatalogConfig::Sql { database: SqlDatabase::Sqlite(_), warehouse, .. } => {
+                format!("sql:{warehouse}")
+            }
+            CatalogConfig::Sql { database: SqlDatabase::Postgres(url), warehouse, .. } => {
+                format!("sql:{warehouse}@{}", without_password(url))
+            }
             CatalogConfig::Rest { uri, .. } => format!("rest:{uri}"),
         }
     }
@@ -49,39 +74,60 @@ impl CatalogConfig {
     /// How to reach the warehouse's files when they are in object storage.
     pub fn storage(&self) -> StorageOptions {
         match self {
-            CatalogConfig::SqlS3 { storage, .. } => storage.clone(),
-            _ => StorageOptions::default(),
+            CatalogConfig::Sql { storage, .. } => storage.clone(),
+            CatalogConfig::Rest { .. } => StorageOptions::default(),
         }
     }
 
     pub async fn open(&self) -> Result<Arc<dyn Catalog>> {
-        let storage = Arc::new(LocalFsStorageFactory);
         match self {
-            CatalogConfig::Sql { warehouse, name } => {
-                std::fs::create_dir_all(warehouse).map_err(|e| {
-                    Error::new(ErrorKind::BadInput, format!("--warehouse {}: {e}", warehouse.display()))
-                })?;
-                let location = format!("file://{}", warehouse.display());
-                self.open_sql(name, &warehouse.join(SQL_CATALOG_FILE), location, HashMap::new(), storage)
-                    .await
-            }
-            CatalogConfig::SqlS3 { warehouse, database, storage, name } => {
-                if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        Error::new(ErrorKind::BadInput, format!("--catalog-db {}: {e}", database.display()))
-                    })?;
-                }
-                // Credentials are not props: OpenDAL reads AWS's standard chain.
-                let mut s3 = HashMap::from([
-                    ("s3.region".to_string(), storage.region()),
-                    ("s3.path-style-access".to_string(), (!storage.s3_virtual_host_style).to_string()),
+            CatalogConfig::Sql { database, warehouse, storage, name } => {
+                let mut props = HashMap::new();
+                let (location, factory): (String, Arc<dyn iceberg::io::StorageFactory>) =
+                    if is_object_url(warehouse) {
+                        // Credentials are not props: OpenDAL reads AWS's standard chain.
+                        props.insert("s3.region".to_string(), storage.region());
+                        props.insert(
+                            "s3.path-style-access".to_string(),
+                            (!storage.s3_virtual_host_style).to_string(),
+                        );
+                        if let Some(endpoint) = &storage.s3_endpoint {
+                            props.insert("s3.endpoint".to_string(), endpoint.clone());
+                        }
+                        let factory = OpenDalStorageFactory::S3 { customized_credential_load: None };
+                        (warehouse.trim_end_matches('/').to_string(), Arc::new(factory))
+                    } else {
+                        std::fs::create_dir_all(warehouse).map_err(|e| {
+                            Error::new(ErrorKind::BadInput, format!("--warehouse {warehouse}: {e}"))
+                        })?;
+                        (format!("file://{warehouse}"), Arc::new(LocalFsStorageFactory))
+                    };
+                let (uri, bind_style) = match database {
+                    SqlDatabase::Sqlite(path) => {
+                        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                            std::fs::create_dir_all(dir).map_err(|e| {
+                                Error::new(
+                                    ErrorKind::BadInput,
+                                    format!("catalog database {}: {e}", path.display()),
+                                )
+                            })?;
+                        }
+                        // `mode=rwc` creates the database file on first use.
+                        (format!("sqlite:{}?mode=rwc", path.display()), "QMark")
+                    }
+                    SqlDatabase::Postgres(url) => (url.clone(), "DollarNumeric"),
+                };
+                props.extend([
+                    ("uri".to_string(), uri),
+                    ("warehouse".to_string(), location),
+                    ("sql_bind_style".to_string(), bind_style.to_string()),
                 ]);
-                if let Some(endpoint) = &storage.s3_endpoint {
-                    s3.insert("s3.endpoint".to_string(), endpoint.clone());
-                }
-                let location = warehouse.trim_end_matches('/').to_string();
-                let factory = Arc::new(OpenDalStorageFactory::S3 { customized_credential_load: None });
-                self.open_sql(name, database, location, s3, factory).await
+                let catalog = SqlCatalogBuilder::default()
+                    .with_storage_factory(factory)
+                    .load(name, props)
+                    .await
+                    .map_err(|e| catalog_error(&self.describe(), e))?;
+                Ok(Arc::new(catalog))
             }
             CatalogConfig::Rest { uri, warehouse, token, credential, name } => {
                 let mut props = HashMap::from([("uri".to_string(), uri.clone())]);
@@ -95,7 +141,7 @@ impl CatalogConfig {
                     props.insert("credential".to_string(), credential.clone());
                 }
                 let catalog = RestCatalogBuilder::default()
-                    .with_storage_factory(storage)
+                    .with_storage_factory(Arc::new(LocalFsStorageFactory))
                     .load(name, props)
                     .await
                     .map_err(|e| catalog_error(&self.describe(), e))?;
@@ -105,29 +151,17 @@ impl CatalogConfig {
     }
 }
 
-impl CatalogConfig {
-    /// The SQL catalog in the SQLite file `database` (created on first use), with tables under
-    /// `warehouse`, files reached through `factory` configured by `props`.
-    async fn open_sql(
-        &self,
-        name: &str,
-        database: &std::path::Path,
-        warehouse: String,
-        mut props: HashMap<String, String>,
-        factory: Arc<dyn iceberg::io::StorageFactory>,
-    ) -> Result<Arc<dyn Catalog>> {
-        props.extend([
-            // `mode=rwc` creates the database file on first use.
-            ("uri".to_string(), format!("sqlite:{}?mode=rwc", database.display())),
-            ("warehouse".to_string(), warehouse),
-            ("sql_bind_style".to_string(), "QMark".to_string()),
-        ]);
-        let catalog = SqlCatalogBuilder::default()
-            .with_storage_factory(factory)
-            .load(name, props)
-            .await
-            .map_err(|e| catalog_error(&self.describe(), e))?;
-        Ok(Arc::new(catalog))
+/// `url` with the password of its user part left out, for messages and the operation
+/// directory.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{}", &rest[at + 1..])
+        }
+        None => url.to_string(),
     }
 }
 

@@ -74,7 +74,7 @@ fn export(
         })
         .collect();
     let export = ExportConfig {
-        catalog: CatalogConfig::Sql { warehouse: dir.clone(), name: "files".into() },
+        catalog: CatalogConfig::embedded(dir.clone(), "files"),
         namespace: "ks".into(),
         table: "t".into(),
         types: TypeOptions::default(),
@@ -167,8 +167,7 @@ fn file_rows(path: &Path) -> Vec<Row> {
 fn sort_order_columns(dir: &Path) -> Vec<String> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let catalog =
-            CatalogConfig::Sql { warehouse: dir.to_path_buf(), name: "files".into() }.open().await.unwrap();
+        let catalog = CatalogConfig::embedded(dir.to_path_buf(), "files").open().await.unwrap();
         let table = catalog.load_table(&iceberg::TableIdent::from_strs(["ks", "t"]).unwrap()).await.unwrap();
         let schema = table.metadata().current_schema().clone();
         table

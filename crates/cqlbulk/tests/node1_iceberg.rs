@@ -461,3 +461,129 @@ async fn concurrent_exports_all_commit() {
     assert_eq!(runs.len(), 4, "every run has its own id: {list:?}");
     assert_eq!(list.last().unwrap()["total_records"], 400);
 }
+
+/// The test PostgreSQL server (harness/postgres.py), started once; its connection URL.
+fn postgres_url() -> &'static str {
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let started = Command::new("python3")
+            .arg(repo_root().join("harness/postgres.py"))
+            .arg("start")
+            .output()
+            .unwrap();
+        assert!(
+            started.status.success(),
+            "PostgreSQL did not start: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        String::from_utf8(started.stdout).unwrap().trim().to_string()
+    })
+}
+
+/// Runs SQL statements on the test server's database `database` (pg8000, autocommit).
+fn postgres_sql(database: &str, statements: &[&str]) {
+    python_snippet(
+        r#"
+import sys, urllib.parse, pg8000.native
+u = urllib.parse.urlparse(sys.argv[1])
+c = pg8000.native.Connection(u.username, host=u.hostname, port=u.port, password=u.password, database=sys.argv[2])
+for statement in sys.argv[3:]:
+    c.run(statement)
+"#,
+        &[&[postgres_url(), database][..], statements].concat(),
+    );
+}
+
+/// What: the SQL catalog in a real PostgreSQL server (harness/postgres.py, zonky's
+/// PostgreSQL binaries from Maven Central): the all-types table exported there is read back
+/// by PyIceberg's SqlCatalog (SQLAlchemy + pg8000) equal to what the Python driver reads;
+/// three exports into one table at once all commit once (PostgreSQL's compare-and-swap on
+/// the metadata location makes the losers retry); the password, given once in the URL and
+/// once as PGPASSWORD, is in no file of the operation directories.
+/// Why: teams share a catalog database; a commit lost or doubled under concurrency, or a
+/// password left in a log, is a production incident.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_catalog_commits_once_under_concurrency() {
+    let ks = TestKeyspace::connect(hosts(), "ice_pg", SIMPLE_RF1).await;
+    create_all_types(&ks).await;
+    ks.execute("CREATE TABLE {ks}.t (id int PRIMARY KEY, v text)").await;
+    for i in 0..100 {
+        ks.execute(&format!("INSERT INTO {{ks}}.t (id, v) VALUES ({i}, 'v{i}')")).await;
+    }
+    // A database of its own, dropped at the end, pass or fail.
+    let database = ks.name.clone();
+    postgres_sql(
+        "cqlbulk_test",
+        &[
+            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+            &format!("CREATE DATABASE {database}"),
+        ],
+    );
+    let _drop = PostgresDatabase(database.clone());
+    let url = postgres_url().replace("/cqlbulk_test", &format!("/{database}"));
+    let (without_password, password) = {
+        let (user_part, host_part) = url.split_once('@').unwrap();
+        let (user, password) = user_part.rsplit_once(':').unwrap();
+        (format!("{user}@{host_part}"), password.to_string())
+    };
+    let root = scratch_dir("ice-pg");
+    let warehouse = root.join("lake");
+    let w = warehouse.to_str().unwrap();
+    let catalog = ["--catalog-uri", url.as_str(), "--warehouse", w];
+    expect_success(&export(&ks.name, "all_types", &root.join("logs"), &catalog));
+    check_iceberg(hosts(), &ks.name, "all_types", &catalog);
+
+    // The table exists first, so the three runs race on commits, not on creation.
+    expect_success(&export(&ks.name, "t", &root.join("logs"), &catalog));
+    let children: Vec<Child> = (0..3)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_cqlbulk"))
+                .args(["unload", "-h", hosts(), "-k", &ks.name, "-t", "t", "--format", "iceberg", "-q"])
+                .args(["--catalog-uri", &without_password, "--warehouse", w, "--log-dir"])
+                .arg(root.join("logs"))
+                .env("PGPASSWORD", &password)
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        expect_success(&child.wait_with_output().unwrap());
+    }
+    let list = snapshots(&catalog, &ks.name, "t");
+    assert_eq!(list.len(), 4, "{list:?}");
+    let runs: std::collections::HashSet<_> =
+        list.iter().map(|s| s["run_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(runs.len(), 4, "every run has its own id: {list:?}");
+    assert_eq!(list.last().unwrap()["total_records"], 400);
+    check_iceberg(hosts(), &ks.name, "all_types", &catalog);
+
+    for entry in walk(&root.join("logs")) {
+        // The scratch directory's own name holds the test password's words: left out.
+        let text =
+            String::from_utf8_lossy(&std::fs::read(&entry).unwrap()).replace(root.to_str().unwrap(), "");
+        assert!(!text.contains(&password), "{} holds the catalog password", entry.display());
+    }
+}
+
+/// Drops a test database of the PostgreSQL server when the test ends.
+struct PostgresDatabase(String);
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        postgres_sql("cqlbulk_test", &[&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0)]);
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() { pending.push(path) } else { found.push(path) }
+        }
+    }
+    found
+}

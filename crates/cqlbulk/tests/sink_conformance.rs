@@ -167,7 +167,7 @@ fn iceberg_roundtrip(columns: &Columns, rows: &Rows) -> Result<(), TestCaseError
     let dir = tempdir("iceberg");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let back = runtime.block_on(async {
-        let catalog = CatalogConfig::Sql { warehouse: dir.clone(), name: "conformance".into() };
+        let catalog = CatalogConfig::embedded(dir.clone(), "conformance");
         let export = ExportConfig {
             catalog: catalog.clone(),
             namespace: "ks".into(),

@@ -4,18 +4,20 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use cqlbulk::catalog::CatalogConfig;
+use cqlbulk::catalog::{CatalogConfig, SqlDatabase};
 use cqlbulk::sink::iceberg::{expire, table};
 use cqlbulk::storage::{StorageOptions, is_object_url};
 
 use super::{EXIT_OK, StorageArgs};
 
-/// Which Iceberg catalog: the embedded SQLite one in --warehouse, or a REST catalog.
+/// Which Iceberg catalog: the embedded SQLite one in --warehouse, one in PostgreSQL, or a
+/// REST catalog.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CatalogArgs {
     /// Warehouse directory, or s3://bucket/path. Alone, it holds an embedded SQL catalog
-    /// (`catalog.db`, SQLite; PyIceberg's SqlCatalog opens it) and the tables. With
-    /// --catalog-uri, it is the warehouse name or location passed to the REST catalog.
+    /// (`catalog.db`, SQLite; PyIceberg's SqlCatalog opens it) and the tables. With a
+    /// postgres:// --catalog-uri, it is where tables go; with a REST --catalog-uri, the
+    /// warehouse name or location passed to the catalog.
     #[arg(long, value_name = "DIR|URL")]
     pub warehouse: Option<String>,
 
@@ -24,8 +26,10 @@ pub struct CatalogArgs {
     #[arg(long, value_name = "FILE")]
     pub catalog_db: Option<PathBuf>,
 
-    /// REST catalog URI, e.g. http://localhost:8181. Data files are written through the
-    /// local file system, so the catalog's warehouse must be a path this machine can write.
+    /// The catalog: a REST catalog's URI, e.g. http://localhost:8181 (data files are written
+    /// through the local file system, so its warehouse must be a path this machine can
+    /// write), or a SQL catalog in PostgreSQL, postgres://user@host:5432/db (password from
+    /// PGPASSWORD, or in the URL; never printed or recorded), with tables in --warehouse.
     #[arg(long, value_name = "URL")]
     pub catalog_uri: Option<String>,
 
@@ -45,42 +49,71 @@ pub struct CatalogArgs {
 impl CatalogArgs {
     /// The catalog the flags name; `storage` reaches a warehouse in S3.
     pub fn catalog_config(&self, storage: &StorageOptions) -> anyhow::Result<CatalogConfig> {
-        if self.catalog_db.is_some() && !self.warehouse.as_deref().is_some_and(is_object_url) {
-            bail!("--catalog-db is for a warehouse in S3 (--warehouse s3://bucket/path)");
+        let in_s3 = self.warehouse.as_deref().is_some_and(is_object_url);
+        if let Some(url) = self.warehouse.as_deref().filter(|w| is_object_url(w) && !w.starts_with("s3://")) {
+            bail!("--warehouse {url}: Iceberg warehouses in object storage are s3:// URLs");
         }
+        let postgres = self
+            .catalog_uri
+            .as_deref()
+            .filter(|uri| uri.starts_with("postgres://") || uri.starts_with("postgresql://"));
+        if self.catalog_db.is_some() && (!in_s3 || self.catalog_uri.is_some()) {
+            bail!(
+                "--catalog-db is the SQLite file of the embedded catalog of a warehouse in S3 (--warehouse s3://bucket/path, no --catalog-uri)"
+            );
+        }
+        // The warehouse as the SQL catalog takes it: an s3:// URL or an absolute path.
+        let warehouse = |url: &str| -> anyhow::Result<String> {
+            if is_object_url(url) {
+                return Ok(url.to_string());
+            }
+            let path = std::path::absolute(PathBuf::from(url))
+                .map_err(|e| anyhow::anyhow!("--warehouse {url}: {e}"))?;
+            Ok(path.display().to_string())
+        };
+        let name = self.catalog_name.clone();
         Ok(match (&self.catalog_uri, &self.warehouse) {
+            (Some(_), None) if postgres.is_some() => {
+                bail!(
+                    "--catalog-uri postgres://…: give --warehouse DIR or s3://bucket/path for the tables' files"
+                )
+            }
+            (Some(_), Some(url)) if postgres.is_some() => CatalogConfig::Sql {
+                database: SqlDatabase::Postgres(postgres.unwrap_or_default().to_string()),
+                warehouse: warehouse(url)?,
+                storage: storage.clone(),
+                name,
+            },
             (Some(uri), warehouse) => CatalogConfig::Rest {
                 uri: uri.clone(),
                 warehouse: warehouse.clone(),
                 token: self.catalog_token.clone(),
                 credential: self.catalog_credential.clone(),
-                name: self.catalog_name.clone(),
+                name,
             },
-            (None, Some(url)) if is_object_url(url) => {
+            (None, Some(url)) if in_s3 => {
                 let Some(database) = &self.catalog_db else {
                     bail!(
-                        "--warehouse {url}: a warehouse in S3 needs --catalog-db FILE, the local SQLite file of its catalog"
+                        "--warehouse {url}: a warehouse in S3 needs --catalog-db FILE (the local SQLite file of its catalog) or --catalog-uri postgres://…"
                     )
                 };
                 let database = std::path::absolute(database)
                     .map_err(|e| anyhow::anyhow!("--catalog-db {}: {e}", database.display()))?;
-                if !url.starts_with("s3://") {
-                    bail!("--warehouse {url}: Iceberg warehouses in object storage are s3:// URLs");
-                }
-                CatalogConfig::SqlS3 {
+                CatalogConfig::Sql {
+                    database: SqlDatabase::Sqlite(database),
                     warehouse: url.clone(),
-                    database,
                     storage: storage.clone(),
-                    name: self.catalog_name.clone(),
+                    name,
                 }
             }
             (None, Some(dir)) => {
-                let path = std::path::absolute(PathBuf::from(dir))
-                    .map_err(|e| anyhow::anyhow!("--warehouse {dir}: {e}"))?;
-                CatalogConfig::Sql { warehouse: path, name: self.catalog_name.clone() }
+                let dir = warehouse(dir)?;
+                CatalogConfig::embedded(PathBuf::from(dir), &name)
             }
             (None, None) => {
-                bail!("Iceberg needs a catalog: give --warehouse DIR (embedded) or --catalog-uri URL (REST)")
+                bail!(
+                    "Iceberg needs a catalog: give --warehouse DIR (embedded) or --catalog-uri URL (REST or postgres://)"
+                )
             }
         })
     }

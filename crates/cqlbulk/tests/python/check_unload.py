@@ -384,7 +384,12 @@ ICEBERG_DEFAULTS = {
 
 
 def open_iceberg_table(args):
-    if args.catalog_uri:
+    if args.catalog_uri and args.catalog_uri.startswith(("postgres://", "postgresql://")):
+        # The SQL catalog in PostgreSQL, through SQLAlchemy's pure-Python pg8000 driver.
+        from pyiceberg.catalog.sql import SqlCatalog
+        rest = args.catalog_uri.split("://", 1)[1]
+        catalog = SqlCatalog(args.catalog_name, uri=f"postgresql+pg8000://{rest}", warehouse=f"file://{os.path.abspath(args.warehouse)}")
+    elif args.catalog_uri:
         from pyiceberg.catalog.rest import RestCatalog
         catalog = RestCatalog(args.catalog_name, uri=args.catalog_uri)
     else:
