@@ -5,10 +5,13 @@ The server is Iceberg's own REST catalog test server (`RESTCatalogServer`), reso
 its runtime classpath from Maven Central into a cache outside the repository (see
 harness/rest-catalog-pom.xml), run as one background JVM. Behind the REST API it is a
 JdbcCatalog on a sqlite file inside the warehouse, writing metadata through HadoopFileIO,
-so tables, their metadata and data files all live under the local warehouse directory.
+so tables, their metadata and data files all live under the local warehouse directory; or,
+with --s3-warehouse, in the test S3 server (harness/s3.py) through Iceberg's own S3FileIO
+(the catalog's sqlite file stays in --warehouse).
 
     harness/rest_catalog.py install
     harness/rest_catalog.py start --warehouse DIR [--port 8181]   # prints the catalog URI
+    harness/rest_catalog.py start --warehouse DIR --s3-warehouse s3://bucket/path --s3-endpoint URL
     harness/rest_catalog.py status
     harness/rest_catalog.py stop
 
@@ -28,6 +31,7 @@ import re
 import subprocess
 import sys
 import time
+import hashlib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -39,7 +43,8 @@ ICEBERG_VERSION = "1.11.0"  # newest iceberg-open-api on Maven Central on 2026-1
 MAIN_CLASS = "org.apache.iceberg.rest.RESTCatalogServer"
 HARNESS_DIR = Path(__file__).resolve().parent
 POM = HARNESS_DIR / "rest-catalog-pom.xml"
-INSTALL_DIR = CACHE_DIR / f"iceberg-rest-{ICEBERG_VERSION}"
+# Named after the pom's content too: a dependency added to it means a new install.
+INSTALL_DIR = CACHE_DIR / f"iceberg-rest-{ICEBERG_VERSION}-{hashlib.sha256(POM.read_bytes()).hexdigest()[:8]}"
 STATE_DIR = CACHE_DIR / "rest-catalog"
 DEFAULT_PORT = 8181
 # The file name of the catalog's own sqlite database inside the warehouse.
@@ -125,7 +130,9 @@ def warehouse_dir(raw: str) -> Path:
     return path
 
 
-def server_env(warehouse: Path, port: int) -> dict:
+def server_env(warehouse: Path, port: int, s3: dict | None) -> dict:
+    """`warehouse` holds the catalog's database, and the tables unless `s3` gives
+    {"warehouse": "s3://bucket/path", "endpoint": URL} (test credentials of harness/s3.py)."""
     # RESTCatalogServer turns every CATALOG_* variable into a catalog property (CATALOG_ cut,
     # "__" -> "-", "_" -> ".", lowercased): drop the caller's, so only these apply.
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
@@ -139,10 +146,21 @@ def server_env(warehouse: Path, port: int) -> dict:
         "CATALOG_IO__IMPL": "org.apache.iceberg.hadoop.HadoopFileIO",
         "CATALOG_REST_PORT": str(port),
     })
+    if s3:
+        # Iceberg's own S3FileIO (AWS SDK v2, iceberg-aws-bundle) against the test S3 server.
+        env.update({
+            "CATALOG_WAREHOUSE": s3["warehouse"],
+            "CATALOG_IO__IMPL": "org.apache.iceberg.aws.s3.S3FileIO",
+            "CATALOG_S3_ENDPOINT": s3["endpoint"],
+            "CATALOG_S3_PATH__STYLE__ACCESS": "true",
+            "CATALOG_S3_ACCESS__KEY__ID": "cqlbulk-test",
+            "CATALOG_S3_SECRET__ACCESS__KEY": "cqlbulk-test-secret",
+            "CATALOG_CLIENT_REGION": "us-east-1",
+        })
     return env
 
 
-def launch(warehouse: Path, port: int, heap: str, timeout: float) -> dict:
+def launch(warehouse: Path, port: int, heap: str, timeout: float, s3: dict | None) -> dict:
     if services.port_open(port):
         raise HarnessError(
             f"port {port} is already in use by a process this harness did not start: stop it "
@@ -164,10 +182,10 @@ def launch(warehouse: Path, port: int, heap: str, timeout: float) -> dict:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             cwd=STATE_DIR,
-            env=server_env(warehouse, port),
+            env=server_env(warehouse, port, s3),
         )
     state = {
-        "pid": proc.pid, "port": port, "warehouse": str(warehouse),
+        "pid": proc.pid, "port": port, "warehouse": str(warehouse), "s3": s3,
         "version": ICEBERG_VERSION, "uri": uri(port),
     }
     write_state(state)
@@ -201,6 +219,7 @@ def cmd_start(args: argparse.Namespace) -> None:
     if state and pid_alive(state.get("pid")):
         same = (
             state.get("warehouse") == str(warehouse)
+            and state.get("s3") == s3_options(args)
             and state.get("port") == args.port
             and state.get("version") == ICEBERG_VERSION
         )
@@ -221,8 +240,16 @@ def cmd_start(args: argparse.Namespace) -> None:
             raise HarnessError(f"port {args.port} is already in use by a process this harness did not start")
         log(f"replacing the running REST catalog ({describe(state)})")
         stop_pid(state["pid"])
-    state = launch(warehouse, args.port, args.heap, args.timeout)
+    state = launch(warehouse, args.port, args.heap, args.timeout, s3_options(args))
     print(state["uri"])
+
+
+def s3_options(args: argparse.Namespace) -> dict | None:
+    if not args.s3_warehouse:
+        return None
+    if not args.s3_endpoint:
+        raise HarnessError("--s3-warehouse needs --s3-endpoint (harness/s3.py start prints it)")
+    return {"warehouse": args.s3_warehouse, "endpoint": args.s3_endpoint}
 
 
 def cmd_stop(_: argparse.Namespace) -> None:
@@ -258,6 +285,8 @@ def main() -> int:
     start = sub.add_parser("start", help="start (or reuse) the REST catalog; prints its URI")
     start.add_argument("--warehouse", required=True, help="local directory holding tables and the catalog")
     start.add_argument("--port", type=int, default=DEFAULT_PORT)
+    start.add_argument("--s3-warehouse", help="s3://bucket/path: tables in the test S3 server instead of --warehouse")
+    start.add_argument("--s3-endpoint", help="the test S3 server (harness/s3.py start prints it)")
     start.add_argument("--heap", default="512m", help="JVM maximum heap")
     start.add_argument("--timeout", type=float, default=60, help="seconds to wait for /v1/config")
     sub.add_parser("stop", help="stop the REST catalog")

@@ -10,8 +10,10 @@ command -v javac >/dev/null 2>&1 || missing_debian+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || missing_debian+=(maven)
 command -v python3 >/dev/null 2>&1 || missing_debian+=(python3)
 command -v cc >/dev/null 2>&1 || missing_debian+=(gcc)
-# Go builds the S3-compatible test server (versitygw) from the Go module proxy.
+# Go builds the S3 and GCS test servers (versitygw, fake-gcs-server) from the Go module proxy.
 command -v go >/dev/null 2>&1 || missing_debian+=(golang-go)
+# npm installs Azure's storage emulator (Azurite) from the npm registry.
+command -v npm >/dev/null 2>&1 || missing_debian+=(npm)
 # Standard tools the tests decompress unloaded files with.
 for tool in gzip bzip2 xz zstd lz4; do
   command -v "$tool" >/dev/null 2>&1 || missing_debian+=("$([ "$tool" = xz ] && echo xz-utils || echo "$tool")")

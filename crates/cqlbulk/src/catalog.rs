@@ -10,7 +10,7 @@ use iceberg::io::LocalFsStorageFactory;
 use iceberg::{Catalog, CatalogBuilder, NamespaceIdent, TableIdent};
 use iceberg_catalog_rest::RestCatalogBuilder;
 use iceberg_catalog_sql::SqlCatalogBuilder;
-use iceberg_storage_opendal::OpenDalStorageFactory;
+use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::storage::{StorageOptions, is_object_url};
@@ -24,13 +24,14 @@ pub enum CatalogConfig {
     /// in `database`; tables under `warehouse`: a local directory (absolute path) or an
     /// `s3://bucket/path`, written and read through OpenDAL with `storage`.
     Sql { database: SqlDatabase, warehouse: String, storage: StorageOptions, name: String },
-    /// A REST catalog. Data files are written through the local file system, so the
-    /// warehouse it assigns must be a path this machine can write (e.g. `file:/…`).
+    /// A REST catalog; the tables' files are where it says (a local path, `s3://`, `gs://`).
     Rest {
         uri: String,
         warehouse: Option<String>,
         token: Option<String>,
         credential: Option<String>,
+        /// How to reach the tables' files when the server puts them in object storage.
+        storage: StorageOptions,
         name: String,
     },
 }
@@ -74,34 +75,26 @@ impl CatalogConfig {
     /// How to reach the warehouse's files when they are in object storage.
     pub fn storage(&self) -> StorageOptions {
         match self {
-            CatalogConfig::Sql { storage, .. } => storage.clone(),
-            CatalogConfig::Rest { .. } => StorageOptions::default(),
+            CatalogConfig::Sql { storage, .. } | CatalogConfig::Rest { storage, .. } => storage.clone(),
         }
     }
 
     pub async fn open(&self) -> Result<Arc<dyn Catalog>> {
         match self {
             CatalogConfig::Sql { database, warehouse, storage, name } => {
-                let mut props = HashMap::new();
                 let (location, factory): (String, Arc<dyn iceberg::io::StorageFactory>) =
                     if is_object_url(warehouse) {
-                        // Credentials are not props: OpenDAL reads AWS's standard chain.
-                        props.insert("s3.region".to_string(), storage.region());
-                        props.insert(
-                            "s3.path-style-access".to_string(),
-                            (!storage.s3_virtual_host_style).to_string(),
-                        );
-                        if let Some(endpoint) = &storage.s3_endpoint {
-                            props.insert("s3.endpoint".to_string(), endpoint.clone());
-                        }
-                        let factory = OpenDalStorageFactory::S3 { customized_credential_load: None };
-                        (warehouse.trim_end_matches('/').to_string(), Arc::new(factory))
+                        (
+                            warehouse.trim_end_matches('/').to_string(),
+                            Arc::new(OpenDalResolvingStorageFactory::new()),
+                        )
                     } else {
                         std::fs::create_dir_all(warehouse).map_err(|e| {
                             Error::new(ErrorKind::BadInput, format!("--warehouse {warehouse}: {e}"))
                         })?;
                         (format!("file://{warehouse}"), Arc::new(LocalFsStorageFactory))
                     };
+                let mut props = file_io_props(storage);
                 let (uri, bind_style) = match database {
                     SqlDatabase::Sqlite(path) => {
                         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -129,8 +122,11 @@ impl CatalogConfig {
                     .map_err(|e| catalog_error(&self.describe(), e))?;
                 Ok(Arc::new(catalog))
             }
-            CatalogConfig::Rest { uri, warehouse, token, credential, name } => {
-                let mut props = HashMap::from([("uri".to_string(), uri.clone())]);
+            CatalogConfig::Rest { uri, warehouse, token, credential, storage, name } => {
+                // The server assigns each table's location: local, s3:// or gs://, files are
+                // reached by their scheme.
+                let mut props = file_io_props(storage);
+                props.insert("uri".to_string(), uri.clone());
                 if let Some(warehouse) = warehouse {
                     props.insert("warehouse".to_string(), warehouse.clone());
                 }
@@ -141,7 +137,7 @@ impl CatalogConfig {
                     props.insert("credential".to_string(), credential.clone());
                 }
                 let catalog = RestCatalogBuilder::default()
-                    .with_storage_factory(Arc::new(LocalFsStorageFactory))
+                    .with_storage_factory(Arc::new(OpenDalResolvingStorageFactory::new()))
                     .load(name, props)
                     .await
                     .map_err(|e| catalog_error(&self.describe(), e))?;
@@ -149,6 +145,25 @@ impl CatalogConfig {
             }
         }
     }
+}
+
+/// How Iceberg's FileIO reaches object storage, as its properties. Credentials are not among
+/// them: OpenDAL reads each cloud's standard chain.
+fn file_io_props(storage: &StorageOptions) -> HashMap<String, String> {
+    let mut props = HashMap::from([
+        ("s3.region".to_string(), storage.region()),
+        ("s3.path-style-access".to_string(), (!storage.s3_virtual_host_style).to_string()),
+    ]);
+    if let Some(endpoint) = &storage.s3_endpoint {
+        props.insert("s3.endpoint".to_string(), endpoint.clone());
+    }
+    if let Some(endpoint) = &storage.gcs_endpoint {
+        props.insert("gcs.service.path".to_string(), endpoint.clone());
+    }
+    if storage.gcs_anonymous {
+        props.insert("gcs.no-auth".to_string(), "true".to_string());
+    }
+    props
 }
 
 /// `url` with the password of its user part left out, for messages and the operation

@@ -1,10 +1,14 @@
-//! Object storage: files of `unload` and `load` under a prefix of an S3 bucket (AWS or any
-//! S3-compatible store), named by a URL such as `s3://bucket/exports/orders`.
+//! Object storage: files of `unload` and `load` under a prefix of a bucket, named by a URL:
+//! `s3://bucket/path` (AWS or any S3-compatible store), `az://container/path` (Azure Blob
+//! Storage; `abfss://container@account.dfs.core.windows.net/path` for ADLS Gen2 accounts,
+//! through their Blob endpoint), `gs://bucket/path` (Google Cloud Storage).
 //!
 //! Built on OpenDAL, the layer Iceberg's own object storage (`iceberg-storage-opendal`)
-//! uses, so files and Iceberg tables share one client. Credentials come from AWS's standard
-//! chain (environment, profile, web identity, instance metadata) inside OpenDAL; cqlbulk
-//! never sees, prints or records them. An object appears under its name only when its upload
+//! uses, so files and Iceberg tables share one client. Credentials come from each cloud's
+//! standard chain inside OpenDAL: AWS (environment, profile, web identity, instance
+//! metadata), Azure (AZURE_STORAGE_ACCOUNT_KEY or _SAS_TOKEN, Entra client secret or
+//! certificate, workload identity, managed identity, the az CLI), Google (application
+//! default credentials, the metadata server); cqlbulk never sees, prints or records them. An object appears under its name only when its upload
 //! completes (a multipart upload's completion, or one PUT for a small object), so a reader
 //! never sees half a file.
 
@@ -31,6 +35,13 @@ pub struct StorageOptions {
     pub s3_region: Option<String>,
     /// Address buckets as `bucket.host` instead of `host/bucket` (AWS's virtual-hosted style).
     pub s3_virtual_host_style: bool,
+    /// The Blob service endpoint, e.g. `http://127.0.0.1:10000/devstoreaccount1` (Azurite)
+    /// (default: `https://<AZURE_STORAGE_ACCOUNT_NAME>.blob.core.windows.net`).
+    pub azure_endpoint: Option<String>,
+    /// A GCS endpoint, e.g. an emulator's `http://127.0.0.1:4443` (default: Google's).
+    pub gcs_endpoint: Option<String>,
+    /// Send unsigned GCS requests (an emulator, or public buckets): no credentials looked up.
+    pub gcs_anonymous: bool,
 }
 
 impl StorageOptions {
@@ -56,7 +67,7 @@ pub fn is_object_url(url: &str) -> bool {
 #[derive(Clone)]
 pub struct ObjectStore {
     operator: Operator,
-    /// `s3://bucket/prefix`, without a trailing slash: for messages.
+    /// `s3://bucket/prefix` (or `az://`, `gs://`), without a trailing slash: for messages.
     url: String,
 }
 
@@ -67,34 +78,94 @@ impl std::fmt::Debug for ObjectStore {
 }
 
 impl ObjectStore {
-    /// The store and prefix `url` names (`s3://bucket[/prefix]`).
+    /// The store and prefix `url` names (`s3://bucket[/prefix]`, `az://container[/prefix]`,
+    /// `abfss://container@account.dfs.core.windows.net[/prefix]`, `gs://bucket[/prefix]`).
     pub fn open(url: &str, options: &StorageOptions) -> Result<ObjectStore> {
         let bad = |why: &str| Error::new(ErrorKind::BadInput, format!("{url}: {why}"));
         let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("not a URL like s3://bucket/path"))?;
-        if scheme != "s3" && scheme != "s3a" {
-            return Err(bad("unknown object store: give s3://bucket/path (S3 or an S3-compatible store)"));
-        }
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(bad("no bucket: give s3://bucket/path"));
-        }
         let prefix = prefix.trim_matches('/');
-        let region = options.region();
-        let mut builder =
-            opendal::services::S3::default().bucket(bucket).root(&format!("/{prefix}")).region(&region);
-        if let Some(endpoint) = &options.s3_endpoint {
-            builder = builder.endpoint(endpoint);
-        }
-        if options.s3_virtual_host_style {
-            builder = builder.enable_virtual_host_style();
-        }
-        let operator = Operator::new(builder)
-            .map_err(|e| bad(&format!("cannot configure S3: {}", one_line(&e))))?
-            .layer(TimeoutLayer::new())
-            .layer(RetryLayer::new().with_jitter())
-            .finish();
-        let url =
-            if prefix.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") };
+        let root = format!("/{prefix}");
+        let (operator, scheme) = match scheme {
+            "s3" | "s3a" => {
+                let bucket = Some(bucket)
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| bad("no bucket: give s3://bucket/path"))?;
+                let mut builder =
+                    opendal::services::S3::default().bucket(bucket).root(&root).region(&options.region());
+                if let Some(endpoint) = &options.s3_endpoint {
+                    builder = builder.endpoint(endpoint);
+                }
+                if options.s3_virtual_host_style {
+                    builder = builder.enable_virtual_host_style();
+                }
+                (
+                    Operator::new(builder)
+                        .map_err(|e| bad(&format!("cannot configure S3: {}", one_line(&e))))?
+                        .finish(),
+                    "s3",
+                )
+            }
+            "az" | "azblob" | "abfs" | "abfss" => {
+                // ADLS Gen2 names `container@account.dfs.core.windows.net`; its Blob endpoint
+                // serves the same files.
+                let (container, account) = match bucket.split_once('@') {
+                    Some((container, host)) => (container, host.split('.').next()),
+                    None => (bucket, None),
+                };
+                if container.is_empty() {
+                    return Err(bad("no container: give az://container/path"));
+                }
+                let account =
+                    account.map(str::to_string).or_else(|| std::env::var("AZURE_STORAGE_ACCOUNT_NAME").ok());
+                let endpoint = match (&options.azure_endpoint, &account) {
+                    (Some(endpoint), _) => endpoint.clone(),
+                    (None, Some(account)) => format!("https://{account}.blob.core.windows.net"),
+                    (None, None) => {
+                        return Err(bad(
+                            "which storage account? set AZURE_STORAGE_ACCOUNT_NAME or give --azure-endpoint",
+                        ));
+                    }
+                };
+                let mut builder =
+                    opendal::services::Azblob::default().container(container).root(&root).endpoint(&endpoint);
+                if let Some(account) = &account {
+                    builder = builder.account_name(account);
+                }
+                let operator = Operator::new(builder)
+                    .map_err(|e| bad(&format!("cannot configure Azure Blob Storage: {}", one_line(&e))))?
+                    .finish();
+                (operator, "az")
+            }
+            "gs" | "gcs" => {
+                let bucket = Some(bucket)
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| bad("no bucket: give gs://bucket/path"))?;
+                let mut builder = opendal::services::Gcs::default().bucket(bucket).root(&root);
+                if let Some(endpoint) = &options.gcs_endpoint {
+                    builder = builder.endpoint(endpoint);
+                }
+                if options.gcs_anonymous {
+                    builder = builder.skip_signature().disable_vm_metadata().disable_config_load();
+                }
+                let operator = Operator::new(builder)
+                    .map_err(|e| bad(&format!("cannot configure Google Cloud Storage: {}", one_line(&e))))?
+                    .finish();
+                (operator, "gs")
+            }
+            _ => {
+                return Err(bad(
+                    "unknown object store: give s3://bucket/path (S3 or S3-compatible), az://container/path (Azure) or gs://bucket/path (Google Cloud Storage)",
+                ));
+            }
+        };
+        let operator = operator.layer(TimeoutLayer::new()).layer(RetryLayer::new().with_jitter());
+        let container = bucket.split('@').next().unwrap_or(bucket);
+        let url = if prefix.is_empty() {
+            format!("{scheme}://{container}")
+        } else {
+            format!("{scheme}://{container}/{prefix}")
+        };
         Ok(ObjectStore { operator, url })
     }
 

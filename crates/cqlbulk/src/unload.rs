@@ -55,7 +55,7 @@ pub enum Output {
     /// One stream on standard output (CSV or JSON; cannot be resumed).
     Stdout { format: Format, compression: Compression },
     /// An Iceberg table, committed as one snapshot at the end.
-    Iceberg { export: ExportConfig, files: DataFileOptions },
+    Iceberg { export: Box<ExportConfig>, files: DataFileOptions },
     /// Nowhere: measures the scan alone.
     Discard,
 }

@@ -14,21 +14,20 @@ use super::{EXIT_OK, StorageArgs};
 /// REST catalog.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CatalogArgs {
-    /// Warehouse directory, or s3://bucket/path. Alone, it holds an embedded SQL catalog
+    /// Warehouse directory, or s3://bucket/path, gs://bucket/path. Alone, it holds an embedded SQL catalog
     /// (`catalog.db`, SQLite; PyIceberg's SqlCatalog opens it) and the tables. With a
     /// postgres:// --catalog-uri, it is where tables go; with a REST --catalog-uri, the
     /// warehouse name or location passed to the catalog.
     #[arg(long, value_name = "DIR|URL")]
     pub warehouse: Option<String>,
 
-    /// The SQLite file of the embedded catalog when --warehouse is in S3 (a local file;
+    /// The SQLite file of the embedded catalog when --warehouse is in object storage (a local file;
     /// with a local warehouse it is WAREHOUSE/catalog.db).
     #[arg(long, value_name = "FILE")]
     pub catalog_db: Option<PathBuf>,
 
-    /// The catalog: a REST catalog's URI, e.g. http://localhost:8181 (data files are written
-    /// through the local file system, so its warehouse must be a path this machine can
-    /// write), or a SQL catalog in PostgreSQL, postgres://user@host:5432/db (password from
+    /// The catalog: a REST catalog's URI, e.g. http://localhost:8181 (tables where it puts
+    /// them: a local path, s3:// or gs://, reached with the storage flags), or a SQL catalog in PostgreSQL, postgres://user@host:5432/db (password from
     /// PGPASSWORD, or in the URL; never printed or recorded), with tables in --warehouse.
     #[arg(long, value_name = "URL")]
     pub catalog_uri: Option<String>,
@@ -50,8 +49,12 @@ impl CatalogArgs {
     /// The catalog the flags name; `storage` reaches a warehouse in S3.
     pub fn catalog_config(&self, storage: &StorageOptions) -> anyhow::Result<CatalogConfig> {
         let in_s3 = self.warehouse.as_deref().is_some_and(is_object_url);
-        if let Some(url) = self.warehouse.as_deref().filter(|w| is_object_url(w) && !w.starts_with("s3://")) {
-            bail!("--warehouse {url}: Iceberg warehouses in object storage are s3:// URLs");
+        if let Some(url) = self
+            .warehouse
+            .as_deref()
+            .filter(|w| is_object_url(w) && !w.starts_with("s3://") && !w.starts_with("gs://"))
+        {
+            bail!("--warehouse {url}: Iceberg warehouses in object storage are s3:// or gs:// URLs");
         }
         let postgres = self
             .catalog_uri
@@ -59,10 +62,10 @@ impl CatalogArgs {
             .filter(|uri| uri.starts_with("postgres://") || uri.starts_with("postgresql://"));
         if self.catalog_db.is_some() && (!in_s3 || self.catalog_uri.is_some()) {
             bail!(
-                "--catalog-db is the SQLite file of the embedded catalog of a warehouse in S3 (--warehouse s3://bucket/path, no --catalog-uri)"
+                "--catalog-db is the SQLite file of the embedded catalog of a warehouse in object storage (--warehouse s3://… or gs://…, no --catalog-uri)"
             );
         }
-        // The warehouse as the SQL catalog takes it: an s3:// URL or an absolute path.
+        // The warehouse as the SQL catalog takes it: an object-store URL or an absolute path.
         let warehouse = |url: &str| -> anyhow::Result<String> {
             if is_object_url(url) {
                 return Ok(url.to_string());
@@ -89,12 +92,13 @@ impl CatalogArgs {
                 warehouse: warehouse.clone(),
                 token: self.catalog_token.clone(),
                 credential: self.catalog_credential.clone(),
+                storage: storage.clone(),
                 name,
             },
             (None, Some(url)) if in_s3 => {
                 let Some(database) = &self.catalog_db else {
                     bail!(
-                        "--warehouse {url}: a warehouse in S3 needs --catalog-db FILE (the local SQLite file of its catalog) or --catalog-uri postgres://…"
+                        "--warehouse {url}: a warehouse in object storage needs --catalog-db FILE (the local SQLite file of its catalog) or --catalog-uri postgres://…"
                     )
                 };
                 let database = std::path::absolute(database)

@@ -236,9 +236,11 @@ fn parse_consistency(text: &str) -> Result<Consistency, String> {
     })
 }
 
-/// How to reach object storage named by an `s3://` URL. Credentials come from AWS's
-/// standard chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity,
-/// instance metadata); they are never flags.
+/// How to reach object storage named by an `s3://`, `az://` or `gs://` URL. Credentials come
+/// from each cloud's standard chain (AWS: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+/// AWS_PROFILE, web identity, instance metadata; Azure: AZURE_STORAGE_ACCOUNT_KEY or
+/// AZURE_STORAGE_SAS_TOKEN, Entra, managed identity; Google: application default
+/// credentials); they are never flags.
 #[derive(Args, Debug, Clone)]
 pub struct StorageArgs {
     /// S3-compatible endpoint, e.g. http://127.0.0.1:7070 (default: AWS, or AWS_ENDPOINT_URL).
@@ -252,6 +254,19 @@ pub struct StorageArgs {
     /// Address buckets as bucket.host (AWS virtual-hosted style) instead of host/bucket.
     #[arg(long)]
     pub s3_virtual_host_style: bool,
+
+    /// Azure Blob endpoint, e.g. http://127.0.0.1:10000/devstoreaccount1 for Azurite
+    /// (default: https://$AZURE_STORAGE_ACCOUNT_NAME.blob.core.windows.net).
+    #[arg(long, value_name = "URL")]
+    pub azure_endpoint: Option<String>,
+
+    /// Google Cloud Storage endpoint, e.g. an emulator's http://127.0.0.1:4443.
+    #[arg(long, value_name = "URL")]
+    pub gcs_endpoint: Option<String>,
+
+    /// Unsigned GCS requests (an emulator or a public bucket): no credentials are looked up.
+    #[arg(long)]
+    pub gcs_anonymous: bool,
 }
 
 impl StorageArgs {
@@ -260,6 +275,9 @@ impl StorageArgs {
             s3_endpoint: self.s3_endpoint.clone(),
             s3_region: self.s3_region.clone(),
             s3_virtual_host_style: self.s3_virtual_host_style,
+            azure_endpoint: self.azure_endpoint.clone(),
+            gcs_endpoint: self.gcs_endpoint.clone(),
+            gcs_anonymous: self.gcs_anonymous,
         }
     }
 }

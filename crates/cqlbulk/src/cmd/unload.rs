@@ -296,7 +296,7 @@ impl Args {
                 "--format iceberg writes to a catalog: give --warehouse DIR or --catalog-uri URL, not --url"
             ),
             (FormatArg::Iceberg, None) => Output::Iceberg {
-                export: self.export_config(&table.keyspace, &table.table)?,
+                export: Box::new(self.export_config(&table.keyspace, &table.table)?),
                 files: DataFileOptions {
                     target_file_size: usize::try_from(self.target_file_size).unwrap_or(usize::MAX),
                     row_group_rows: self.row_group_rows,

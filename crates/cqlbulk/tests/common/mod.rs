@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod scenarios;
+pub mod stores;
 pub mod values;
 
 use std::path::{Path, PathBuf};

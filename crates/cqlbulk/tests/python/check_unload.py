@@ -391,10 +391,33 @@ def open_iceberg_table(args):
         catalog = SqlCatalog(args.catalog_name, uri=f"postgresql+pg8000://{rest}", warehouse=f"file://{os.path.abspath(args.warehouse)}")
     elif args.catalog_uri:
         from pyiceberg.catalog.rest import RestCatalog
-        catalog = RestCatalog(args.catalog_name, uri=args.catalog_uri)
+        s3 = {}
+        if args.s3_endpoint:
+            # The server keeps the tables in S3: PyIceberg's own S3 FileIO reads them.
+            s3 = {
+                "s3.endpoint": args.s3_endpoint,
+                "s3.access-key-id": os.environ["AWS_ACCESS_KEY_ID"],
+                "s3.secret-access-key": os.environ["AWS_SECRET_ACCESS_KEY"],
+                "s3.region": "us-east-1",
+                "s3.force-virtual-addressing": "false",
+            }
+        catalog = RestCatalog(args.catalog_name, uri=args.catalog_uri, **s3)
     else:
         from pyiceberg.catalog.sql import SqlCatalog
-        if args.warehouse.startswith("s3://"):
+        if args.warehouse.startswith("gs://"):
+            # A warehouse in GCS (the test emulator): PyIceberg's pyarrow GCS client, with a
+            # token the emulator does not check.
+            catalog = SqlCatalog(
+                args.catalog_name,
+                uri=f"sqlite:///{os.path.abspath(args.catalog_db)}",
+                warehouse=args.warehouse,
+                **{
+                    "gcs.service.host": args.gcs_endpoint,
+                    "gcs.oauth2.token": "unchecked",
+                    "gcs.oauth2.token-expires-at": str(4102444800000),
+                },
+            )
+        elif args.warehouse.startswith("s3://"):
             # A warehouse in S3: the catalog's SQLite file is local (--catalog-db); files are
             # read through PyIceberg's own S3 FileIO (pyarrow), credentials from AWS_* variables.
             catalog = SqlCatalog(
@@ -486,6 +509,7 @@ def main():
     parser.add_argument("--catalog-uri")
     parser.add_argument("--catalog-db", help="the SQLite file of a catalog whose warehouse is in S3")
     parser.add_argument("--s3-endpoint", help="the S3-compatible endpoint of such a warehouse")
+    parser.add_argument("--gcs-endpoint", help="the GCS endpoint of a warehouse in gs://")
     parser.add_argument("--catalog-name", default="cqlbulk")
     parser.add_argument("--namespace")
     parser.add_argument("--iceberg-table")
