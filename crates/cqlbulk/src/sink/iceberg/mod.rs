@@ -131,10 +131,11 @@ impl IcebergSink {
         )
         .await?;
         log(&format!(
-            "data files: {} written for {} partitions from {} sorted runs",
+            "data files: {} written for {} partitions from {} sorted runs ({} MiB spilled)",
             written.data_files.len(),
             written.partitions,
-            written.runs
+            written.runs,
+            spills.iter().map(|s| s.bytes).sum::<u64>() >> 20
         ));
         let files: Vec<WrittenFile> = written
             .data_files
