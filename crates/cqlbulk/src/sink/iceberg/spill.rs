@@ -158,24 +158,33 @@ impl SpillWriter {
         pending.sort_by(|a, b| a.0.cmp(&b.0));
         let converter = if self.target.sort.is_empty() { None } else { Some(self.target.sort.converter()?) };
         for (partition, Pending { batches }) in pending {
-            let schema = self.target.arrow_schema.clone();
-            let mut rows = arrow_select::concat::concat_batches(&schema, &batches).map_err(arrow_error)?;
-            drop(batches);
-            if let Some(converter) = &converter {
-                let keys = self.target.sort.rows(converter, &rows)?;
-                let mut order: Vec<u32> = (0..rows.num_rows() as u32).collect();
-                // Stable: rows with equal keys keep the order they were read in.
-                order.sort_by(|&a, &b| keys.row(a as usize).cmp(&keys.row(b as usize)));
-                let indices = arrow_array::UInt32Array::from(order);
-                rows = arrow_select::take::take_record_batch(&rows, &indices).map_err(arrow_error)?;
-            }
             let first_batch = self.file.batches;
-            self.file.append(&rows)?;
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            // The rows as (batch, row), sorted by key when the table has a sort order, then
+            // written a chunk at a time: no second copy of the whole partition.
+            let mut order: Vec<(usize, usize)> = Vec::with_capacity(rows);
+            for (index, batch) in batches.iter().enumerate() {
+                order.extend((0..batch.num_rows()).map(|row| (index, row)));
+            }
+            if let Some(converter) = &converter {
+                let keys = batches
+                    .iter()
+                    .map(|batch| self.target.sort.rows(converter, batch))
+                    .collect::<Result<Vec<_>>>()?;
+                // Stable: rows with equal keys keep the order they were read in.
+                order.sort_by(|a, b| keys[a.0].row(a.1).cmp(&keys[b.0].row(b.1)));
+            }
+            let refs: Vec<&RecordBatch> = batches.iter().collect();
+            for chunk in order.chunks(SPILL_BATCH_ROWS) {
+                let piece =
+                    arrow_select::interleave::interleave_record_batch(&refs, chunk).map_err(arrow_error)?;
+                self.file.append(&piece)?;
+            }
             self.runs.push(SpillRun {
                 partition,
                 first_batch,
                 batches: self.file.batches - first_batch,
-                rows: rows.num_rows() as u64,
+                rows: rows as u64,
             });
         }
         Ok(())
