@@ -123,6 +123,12 @@ impl IcebergSink {
     /// run's one snapshot, and deletes the spill files.
     pub async fn commit(&self, done: &[SplitDone], facts: &RunFacts, log: &dyn Fn(&str)) -> Result<Finished> {
         let spills: Vec<_> = done.iter().filter_map(|d| d.spill.clone()).collect();
+        let spilled_mib = spills.iter().map(|s| s.bytes).sum::<u64>() >> 20;
+        log(&format!(
+            "every range is read; writing data files from {} spill files ({spilled_mib} MiB)",
+            spills.len()
+        ));
+        let started = std::time::Instant::now();
         let written = merge::write_data_files(
             self.files.clone(),
             &self.spill_dir,
@@ -131,11 +137,11 @@ impl IcebergSink {
         )
         .await?;
         log(&format!(
-            "data files: {} written for {} partitions from {} sorted runs ({} MiB spilled)",
+            "data files: {} written for {} partitions from {} sorted runs ({spilled_mib} MiB spilled) in {:.1} s",
             written.data_files.len(),
             written.partitions,
             written.runs,
-            spills.iter().map(|s| s.bytes).sum::<u64>() >> 20
+            started.elapsed().as_secs_f64()
         ));
         let files: Vec<WrittenFile> = written
             .data_files
