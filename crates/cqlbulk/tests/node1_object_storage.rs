@@ -28,6 +28,7 @@ const S3: Store = Store::S3;
 /// objects. Why: object storage is where lakehouses keep data; a lost, repeated or
 /// half-written object there is silent data loss.
 async fn every_format_round_trips(store: Store) {
+    let _server = store.shared();
     let name = format!("{}_types", store.scheme());
     let ks = TestKeyspace::connect(hosts(), &name, SIMPLE_RF1).await;
     create_all_types(&ks).await;
@@ -144,6 +145,7 @@ async fn every_format_round_trips_through_gcs() {
 /// GCS is left out: fake-gcs-server has no XML multipart API, which OpenDAL's GCS writer uses
 /// for objects of more than one part.
 async fn large_objects_are_uploaded_in_parts(store: Store) {
+    let _server = store.shared();
     let name = format!("{}_large", store.scheme());
     let ks = TestKeyspace::connect(hosts(), &name, SIMPLE_RF1).await;
     ks.execute("CREATE TABLE {ks}.blobs (id int PRIMARY KEY, b blob)").await;
@@ -212,6 +214,8 @@ async fn large_objects_are_uploaded_in_parts_to_azure() {
 /// neither lose nor duplicate rows, and must not leave a run retrying for hours.
 #[tokio::test(flavor = "multi_thread")]
 async fn storage_killed_mid_unload_then_resume_is_exactly_once() {
+    // It kills the server: no other test may be using it.
+    let _server = S3.exclusive();
     let ks = TestKeyspace::connect(hosts(), "s3_kill", SIMPLE_RF1).await;
     fill_100k(&ks).await;
     let bucket = Bucket::create(S3, "kill");
@@ -297,6 +301,7 @@ fn check_iceberg_in(store: Store, keyspace: &str, table: &str, warehouse: &str, 
 /// recorded are deleted before the commit), and `iceberg expire` leaves it readable. Why:
 /// lakehouses keep their tables in object storage; the exactly-once commit must hold there.
 async fn iceberg_warehouse_in(store: Store) {
+    let _server = store.shared();
     let name = format!("{}_iceberg", store.scheme());
     let ks = TestKeyspace::connect(hosts(), &name, SIMPLE_RF1).await;
     create_all_types(&ks).await;
@@ -399,6 +404,7 @@ impl Drop for RestServer {
 /// lakehouse; cqlbulk must write where the server says, through the storage flags.
 #[tokio::test(flavor = "multi_thread")]
 async fn iceberg_through_rest_catalog_in_s3() {
+    let _server = S3.shared();
     let ks = TestKeyspace::connect(hosts(), "s3_rest", SIMPLE_RF1).await;
     create_all_types(&ks).await;
     let bucket = Bucket::create(S3, "rest");

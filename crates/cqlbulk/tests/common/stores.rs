@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{cqlbulk_with_env, python, python_snippet, repo_root, stderr};
 
@@ -15,6 +15,9 @@ pub enum Store {
     Azure,
     Gcs,
 }
+
+/// Tests of one binary run in parallel; one that kills a server must run alone.
+static SERVERS: RwLock<()> = RwLock::new(());
 
 /// Azurite's published development account.
 const AZURE_ACCOUNT: &str = "devstoreaccount1";
@@ -106,6 +109,17 @@ impl Store {
                  fs = pafs.GcsFileSystem(anonymous=True, endpoint_override={host}, scheme='http', project_id='cqlbulk-test')\n"
             ),
         }
+    }
+
+    /// Held by a test using the server while it runs, so that a test that kills the server
+    /// ([`Store::exclusive`]) waits for it.
+    pub fn shared(self) -> RwLockReadGuard<'static, ()> {
+        SERVERS.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Held by a test that stops or kills the server: no other test uses it meanwhile.
+    pub fn exclusive(self) -> RwLockWriteGuard<'static, ()> {
+        SERVERS.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// `cqlbulk` with the test server's flags and credentials.
