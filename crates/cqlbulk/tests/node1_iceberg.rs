@@ -87,15 +87,6 @@ async fn all_types_read_back_by_pyiceberg_from_sql_catalog() {
     assert!(identifiers.contains("counters ['id']"), "{identifiers}");
 }
 
-/// Stops the REST catalog server when the test ends, pass or fail.
-struct RestServer;
-
-impl Drop for RestServer {
-    fn drop(&mut self) {
-        let _ = Command::new("python3").arg(repo_root().join("harness/rest_catalog.py")).arg("stop").status();
-    }
-}
-
 /// What: the all-types table exported through a real Iceberg REST catalog server (Apache
 /// Iceberg's RESTCatalogServer from Maven Central, started by the harness) and read back by
 /// PyIceberg's RestCatalog. Why: production lakehouses sit behind REST catalogs; the

@@ -393,15 +393,6 @@ async fn iceberg_warehouse_in_gcs() {
     iceberg_warehouse_in(Store::Gcs).await;
 }
 
-/// Stops the REST catalog server when the test ends, pass or fail.
-struct RestServer;
-
-impl Drop for RestServer {
-    fn drop(&mut self) {
-        let _ = Command::new("python3").arg(repo_root().join("harness/rest_catalog.py")).arg("stop").status();
-    }
-}
-
 /// What: Apache Iceberg's own REST catalog server keeping its tables in S3 (its S3FileIO, the
 /// AWS SDK, against the test S3 server): the all-types table exported through it is read back by PyIceberg's RestCatalog with its own S3 client equal to what the Python driver
 /// reads; a second export is a second snapshot. Why: a REST catalog over object storage is the production

@@ -381,6 +381,15 @@ pub fn wait_for_checkpoint(log_dir: &Path, lines: usize) -> PathBuf {
     }
 }
 
+/// Stops the REST catalog server when the test ends, pass or fail.
+pub struct RestServer;
+
+impl Drop for RestServer {
+    fn drop(&mut self) {
+        let _ = Command::new("python3").arg(repo_root().join("harness/rest_catalog.py")).arg("stop").status();
+    }
+}
+
 /// Runs `harness/cluster.py` with `args` (e.g. `stop --node 3 --kill`, `start-node 3`).
 pub fn harness(args: &[&str]) {
     let status = Command::new("python3")
