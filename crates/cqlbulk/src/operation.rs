@@ -138,10 +138,14 @@ impl<S: Spec> Operation<S> {
         let (id, run_id) = new_ids(spec.keyspace(), spec.table(), S::VERB);
         spec.set_ids(id.clone(), run_id);
         let dir = log_dir.join(&id);
-        fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
-        let spec_path = dir.join("operation.json");
+        // The directory appears under its name only with operation.json in it, so a run
+        // killed at any instant leaves either nothing to resume or something resumable.
+        let staging = log_dir.join(format!(".{id}.creating"));
+        fs::create_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
         let text = serde_json::to_string_pretty(&spec).expect("spec serializes");
-        write_durably(&spec_path, text.as_bytes())?;
+        write_durably(&staging.join("operation.json"), text.as_bytes())?;
+        fs::rename(&staging, &dir).map_err(|e| io_error(&dir, e))?;
+        File::open(log_dir).and_then(|d| d.sync_all()).map_err(|e| io_error(log_dir, e))?;
         Self::open(dir, spec, Vec::new())
     }
 
@@ -151,7 +155,11 @@ impl<S: Spec> Operation<S> {
         let text = fs::read_to_string(&spec_path).map_err(|e| {
             Error::new(
                 ErrorKind::BadInput,
-                format!("--resume {}: cannot read operation.json: {e}", dir.display()),
+                format!(
+                    "--resume {}: cannot read operation.json ({e}): not the directory of a run \
+                     cqlbulk began; name the directory the run printed, or start a new run",
+                    dir.display()
+                ),
             )
         })?;
         let spec: S = serde_json::from_str(&text).map_err(|e| {
@@ -288,5 +296,31 @@ mod tests {
         let binary = read(b"\xff\xfe\x00garbage\n").unwrap_err().to_string();
         assert!(binary.contains("without --resume"), "{binary}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// What: a new operation directory holds operation.json when it first appears under
+    /// its name, leaves no staging directory behind, and resumes. Why: a run killed just
+    /// after starting left a directory without operation.json that `--resume` refused
+    /// (CI soak at 0249987).
+    #[test]
+    fn a_new_operation_directory_appears_whole() {
+        let log_dir = std::env::temp_dir().join(format!("cqlbulk-create-{}", std::process::id()));
+        let spec = OperationSpec {
+            operation_id: String::new(),
+            run_id: String::new(),
+            keyspace: "ks".into(),
+            table: "t".into(),
+            format: "csv".into(),
+            output: "/out".into(),
+            splits: vec![(-10, 0), (0, 10)],
+        };
+        let created = Operation::create(&log_dir, spec).unwrap();
+        let entries: Vec<_> = std::fs::read_dir(&log_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(entries, vec![created.dir.file_name().unwrap().to_owned()]);
+        let resumed = Operation::<OperationSpec>::resume(&created.dir).unwrap();
+        assert_eq!(resumed.spec.operation_id, created.spec.operation_id);
+        let missing = Operation::<OperationSpec>::resume(&log_dir).err().unwrap().to_string();
+        assert!(missing.contains("start a new run"), "{missing}");
+        std::fs::remove_dir_all(&log_dir).unwrap();
     }
 }
