@@ -76,6 +76,9 @@ pub struct CountSummary {
     pub ranges: Vec<RangeCount>,
     /// One line per token range that could not be read.
     pub errors: Vec<String>,
+    /// Every figure of the run (what metrics export).
+    #[serde(default)]
+    pub metrics: crate::progress::Figures,
 }
 
 impl CountSummary {
@@ -139,6 +142,7 @@ pub async fn run(
         rows_per_second: rows as f64 / elapsed_seconds.max(1e-3),
         ranges: report.ranges,
         errors: report.failures.iter().map(ToString::to_string).collect(),
+        metrics: progress.figures(),
     })
 }
 
@@ -177,15 +181,17 @@ async fn count(
     let reports = scan::run(plan, progress, |split| async move {
         match method {
             CountMethod::Server => {
-                split
+                let rows = split
                     .request(attempts, progress, |node| {
                         count_on_server(session, statement, node, split.range)
                     })
-                    .await
+                    .await?;
+                split.throttle.pace(rows, 0).await;
+                Ok(rows)
             }
             CountMethod::Fetch => count_fetched(session, statement, split, attempts, progress).await,
         }
-        .inspect(|rows| progress.add_rows(*rows))
+        .inspect(|rows| progress.read(*rows, 0))
     })
     .await;
     let mut ranges = Vec::with_capacity(reports.len());
@@ -255,6 +261,7 @@ async fn count_fetched(
             })
             .await?;
         rows += page_rows;
+        split.throttle.pace(page_rows, 0).await;
         match next.into_paging_control_flow() {
             std::ops::ControlFlow::Continue(state) => paging = state,
             std::ops::ControlFlow::Break(()) => return Ok(rows),

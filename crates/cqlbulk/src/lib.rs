@@ -59,6 +59,7 @@ pub mod connect;
 pub mod count;
 pub mod error;
 pub mod load;
+pub mod metrics;
 pub mod operation;
 pub mod progress;
 pub mod retry;
@@ -67,6 +68,7 @@ pub mod schema;
 pub mod sink;
 pub mod source;
 pub mod storage;
+pub mod throttle;
 pub mod unload;
 pub mod verify;
 

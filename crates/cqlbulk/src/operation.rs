@@ -2,11 +2,18 @@
 //! `operation.json` (what the run does, including its exact splits), `checkpoint.jsonl` (one
 //! line per finished split, with its files), `operation.log` (events in time order) and,
 //! at the end, `summary.json`. Resume reads the first two and finishes only what is missing.
+//!
+//! An operation can also live under an object-store prefix, so that a run can be resumed
+//! from a machine that shares no disk with the first: `operation.json` is one object, each
+//! checkpoint record another (`checkpoint/<attempt>-<n>.json`, durable when its upload
+//! completes), and the log and summary are uploaded with the summary. The run works in a
+//! local copy meanwhile (see [`Operation::dir`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cqlbulk_ring::TokenRange;
@@ -14,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::storage::{ObjectStore, Place};
 
 /// What a run is, fixed at its start and checked again on resume.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -39,6 +47,7 @@ pub trait Spec: Serialize + DeserializeOwned {
     fn keyspace(&self) -> &str;
     fn table(&self) -> &str;
     fn set_ids(&mut self, operation_id: String, run_id: String);
+    fn operation_id(&self) -> &str;
     /// Whether a checkpoint record names a piece of this operation.
     fn contains(&self, done: &Self::Done) -> bool;
 }
@@ -58,6 +67,10 @@ impl Spec for OperationSpec {
     fn set_ids(&mut self, operation_id: String, run_id: String) {
         self.operation_id = operation_id;
         self.run_id = run_id;
+    }
+
+    fn operation_id(&self) -> &str {
+        &self.operation_id
     }
 
     fn contains(&self, done: &SplitDone) -> bool {
@@ -124,70 +137,163 @@ pub struct SpillRun {
 }
 
 pub struct Operation<S: Spec = OperationSpec> {
+    /// The operation directory, or for one kept in object storage its local working copy
+    /// (spill files, the log until it is uploaded).
     pub dir: PathBuf,
     pub spec: S,
     /// Pieces finished by earlier attempts of this operation (resume).
     pub done: Vec<S::Done>,
+    remote: Option<Remote>,
     checkpoint: Mutex<File>,
     log: Mutex<File>,
 }
 
+/// An operation kept under an object-store prefix, for runs whose machines share no disk.
+/// Objects cannot be appended to, so each checkpoint record is an object of its own.
+struct Remote {
+    store: ObjectStore,
+    /// The operation's prefix inside `store` (empty when the store is the operation).
+    prefix: String,
+    /// Names this process's records apart from other attempts', in time order.
+    attempt: String,
+    records: AtomicU64,
+}
+
+impl Remote {
+    fn name(&self, name: &str) -> String {
+        if self.prefix.is_empty() { name.to_string() } else { format!("{}/{name}", self.prefix) }
+    }
+}
+
+/// Checkpoint records of an operation in object storage: `checkpoint/<attempt>-<n>.json`.
+const RECORDS: &str = "checkpoint/";
+
 impl<S: Spec> Operation<S> {
     /// Creates `<log_dir>/<operation id>/` for a new run.
-    pub fn create(log_dir: &Path, mut spec: S) -> Result<Operation<S>> {
+    pub async fn create(log_dir: &Place, mut spec: S) -> Result<Operation<S>> {
         let (id, run_id) = new_ids(spec.keyspace(), spec.table(), S::VERB);
         spec.set_ids(id.clone(), run_id);
-        let dir = log_dir.join(&id);
-        // The directory appears under its name only with operation.json in it, so a run
-        // killed at any instant leaves either nothing to resume or something resumable.
-        let staging = log_dir.join(format!(".{id}.creating"));
-        fs::create_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
         let text = serde_json::to_string_pretty(&spec).expect("spec serializes");
-        write_durably(&staging.join("operation.json"), text.as_bytes())?;
-        fs::rename(&staging, &dir).map_err(|e| io_error(&dir, e))?;
-        File::open(log_dir).and_then(|d| d.sync_all()).map_err(|e| io_error(log_dir, e))?;
-        Self::open(dir, spec, Vec::new())
+        match log_dir {
+            Place::Directory(log_dir) => {
+                let dir = log_dir.join(&id);
+                // The directory appears under its name only with operation.json in it, so a
+                // run killed at any instant leaves either nothing to resume or something
+                // resumable.
+                let staging = log_dir.join(format!(".{id}.creating"));
+                fs::create_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
+                write_durably(&staging.join("operation.json"), text.as_bytes())?;
+                fs::rename(&staging, &dir).map_err(|e| io_error(&dir, e))?;
+                File::open(log_dir).and_then(|d| d.sync_all()).map_err(|e| io_error(log_dir, e))?;
+                Self::open(dir, spec, Vec::new(), None)
+            }
+            Place::Objects(store) => {
+                let remote = Remote::new(store.clone(), id.clone());
+                store.put(&remote.name("operation.json"), text.clone().into_bytes()).await?;
+                let dir = working_copy(&id)?;
+                write_durably(&dir.join("operation.json"), text.as_bytes())?;
+                Self::open(dir, spec, Vec::new(), Some(remote))
+            }
+        }
     }
 
-    /// Opens an existing operation directory to finish it.
-    pub fn resume(dir: &Path) -> Result<Operation<S>> {
-        let spec_path = dir.join("operation.json");
-        let text = fs::read_to_string(&spec_path).map_err(|e| {
+    /// Opens an existing operation to finish it: a directory, or the object-store prefix of
+    /// one (from any machine: its working copy is made anew where missing).
+    pub async fn resume(at: &Place) -> Result<Operation<S>> {
+        let text = match at {
+            Place::Directory(dir) => {
+                fs::read_to_string(dir.join("operation.json")).map_err(|e| e.to_string())
+            }
+            Place::Objects(store) => match store.read("operation.json").await? {
+                Some(bytes) => String::from_utf8(bytes).map_err(|e| e.to_string()),
+                None => Err("no such object".to_string()),
+            },
+        };
+        let text = text.map_err(|e| {
             Error::new(
                 ErrorKind::BadInput,
                 format!(
                     "--resume {}: cannot read operation.json ({e}): not the directory of a run \
                      cqlbulk began; name the directory the run printed, or start a new run",
-                    dir.display()
+                    at.describe()
                 ),
             )
         })?;
         let spec: S = serde_json::from_str(&text).map_err(|e| {
             Error::new(
                 ErrorKind::BadInput,
-                format!("{}: not a cqlbulk operation file: {e}", spec_path.display()),
+                format!("{}/operation.json: not a cqlbulk operation file: {e}", at.describe()),
             )
         })?;
-        let done = read_checkpoint(&dir.join("checkpoint.jsonl"), &spec)?;
-        Self::open(dir.to_path_buf(), spec, done)
+        match at {
+            Place::Directory(dir) => {
+                let done = read_checkpoint(&dir.join("checkpoint.jsonl"), &spec)?;
+                Self::open(dir.clone(), spec, done, None)
+            }
+            Place::Objects(store) => {
+                let remote = Remote::new(store.clone(), String::new());
+                let names: Vec<String> = store.list().await?.into_iter().map(|(name, _)| name).collect();
+                let done = read_remote_checkpoint(store, &names, &spec).await?;
+                let dir = working_copy(spec.operation_id())?;
+                write_durably(&dir.join("operation.json"), text.as_bytes())?;
+                // The log (and load's bad records) go on where the last attempt left them,
+                // whichever machine ran it.
+                for name in names.iter().filter(|n| !n.contains('/') && *n != "operation.json") {
+                    let local = dir.join(name);
+                    if !local.exists()
+                        && let Some(bytes) = store.read(name).await?
+                    {
+                        write_durably(&local, &bytes)?;
+                    }
+                }
+                Self::open(dir, spec, done, Some(remote))
+            }
+        }
     }
 
-    fn open(dir: PathBuf, spec: S, done: Vec<S::Done>) -> Result<Operation<S>> {
+    fn open(dir: PathBuf, spec: S, done: Vec<S::Done>, remote: Option<Remote>) -> Result<Operation<S>> {
         let append = |name: &str| {
             let path = dir.join(name);
             OpenOptions::new().create(true).append(true).open(&path).map_err(|e| io_error(&path, e))
         };
         let checkpoint = Mutex::new(append("checkpoint.jsonl")?);
         let log = Mutex::new(append("operation.log")?);
-        Ok(Operation { dir, spec, done, checkpoint, log })
+        Ok(Operation { dir, spec, done, remote, checkpoint, log })
+    }
+
+    /// Where the operation is: its directory, or its object-store URL. Give it to resume.
+    pub fn location(&self) -> String {
+        match &self.remote {
+            Some(remote) => remote.store.url_of(&remote.prefix).trim_end_matches('/').to_string(),
+            None => self.dir.display().to_string(),
+        }
+    }
+
+    /// Where file `name` of the operation is (or goes, for one in object storage, when the
+    /// summary is written).
+    pub fn location_of(&self, name: &str) -> String {
+        match &self.remote {
+            Some(remote) => remote.store.url_of(&remote.name(name)),
+            None => self.dir.join(name).display().to_string(),
+        }
     }
 
     /// Records a finished piece; durable when this returns.
-    pub fn record(&self, done: &S::Done) -> Result<()> {
+    pub async fn record(&self, done: &S::Done) -> Result<()> {
         let mut line = serde_json::to_string(done).expect("checkpoint record serializes");
         line.push('\n');
-        let mut file = self.checkpoint.lock().expect("checkpoint lock");
-        file.write_all(line.as_bytes()).and_then(|_| file.sync_data()).map_err(|e| io_error(&self.dir, e))
+        {
+            let mut file = self.checkpoint.lock().expect("checkpoint lock");
+            file.write_all(line.as_bytes())
+                .and_then(|_| file.sync_data())
+                .map_err(|e| io_error(&self.dir, e))?;
+        }
+        if let Some(remote) = &self.remote {
+            let number = remote.records.fetch_add(1, Ordering::Relaxed);
+            let name = remote.name(&format!("{RECORDS}{}-{number:08}.json", remote.attempt));
+            remote.store.put(&name, line.into_bytes()).await?;
+        }
+        Ok(())
     }
 
     /// Appends a timestamped line to `operation.log`. Logging must not stop a run, so a
@@ -199,10 +305,79 @@ impl<S: Spec> Operation<S> {
         let _ = writeln!(file, "{now} {message}");
     }
 
-    pub fn write_summary(&self, summary: &impl Serialize) -> Result<()> {
+    /// Writes `summary.json`; an operation in object storage also gets its log and every
+    /// other file of its working copy's top level (e.g. load's `bad.jsonl`).
+    pub async fn write_summary(&self, summary: &impl Serialize) -> Result<()> {
         let text = serde_json::to_string_pretty(summary).expect("summary serializes");
-        write_durably(&self.dir.join("summary.json"), text.as_bytes())
+        write_durably(&self.dir.join("summary.json"), text.as_bytes())?;
+        let Some(remote) = &self.remote else { return Ok(()) };
+        let entries = fs::read_dir(&self.dir).map_err(|e| io_error(&self.dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(&self.dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if !is_file
+                || matches!(name.as_str(), "operation.json" | "checkpoint.jsonl")
+                || name.ends_with(".tmp")
+            {
+                continue;
+            }
+            let bytes = fs::read(entry.path()).map_err(|e| io_error(&entry.path(), e))?;
+            remote.store.put(&remote.name(&name), bytes).await?;
+        }
+        Ok(())
     }
+}
+
+impl Remote {
+    fn new(store: ObjectStore, prefix: String) -> Remote {
+        let attempt = format!("{:013}-{:04x}", now_millis(), rand::random::<u16>());
+        Remote { store, prefix, attempt, records: AtomicU64::new(0) }
+    }
+}
+
+/// The local working copy of an operation kept in object storage:
+/// `$CQLBULK_WORK_DIR/<operation id>` (default: the system's temporary directory).
+fn working_copy(operation_id: &str) -> Result<PathBuf> {
+    let root = std::env::var_os("CQLBULK_WORK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("cqlbulk"));
+    let dir = root.join(operation_id);
+    fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+    Ok(dir)
+}
+
+/// Every checkpoint record of an operation in object storage, in the order written. Objects
+/// appear whole, so unlike a file's last line none can be torn: each must parse.
+async fn read_remote_checkpoint<S: Spec>(
+    store: &ObjectStore,
+    names: &[String],
+    spec: &S,
+) -> Result<Vec<S::Done>> {
+    use futures::{StreamExt, TryStreamExt};
+    let records = names.iter().filter(|n| n.starts_with(RECORDS)).cloned();
+    let texts: Vec<(String, Option<Vec<u8>>)> = futures::stream::iter(records)
+        .map(|name| async move { store.read(&name).await.map(|bytes| (name, bytes)) })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    let mut done = Vec::new();
+    for (name, bytes) in texts {
+        let record = bytes
+            .and_then(|b| serde_json::from_slice::<S::Done>(&b).ok())
+            .filter(|record| spec.contains(record))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::BadInput,
+                    format!(
+                        "{}: not a record of this operation; the checkpoint is damaged: start a new run without --resume (it redoes the whole operation)",
+                        store.url_of(&name)
+                    ),
+                )
+            })?;
+        done.push(record);
+    }
+    Ok(done)
 }
 
 fn read_checkpoint<S: Spec>(path: &Path, spec: &S) -> Result<Vec<S::Done>> {
@@ -314,12 +489,16 @@ mod tests {
             output: "/out".into(),
             splits: vec![(-10, 0), (0, 10)],
         };
-        let created = Operation::create(&log_dir, spec).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let place = Place::Directory(log_dir.clone());
+        let created = runtime.block_on(Operation::create(&place, spec)).unwrap();
         let entries: Vec<_> = std::fs::read_dir(&log_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(entries, vec![created.dir.file_name().unwrap().to_owned()]);
-        let resumed = Operation::<OperationSpec>::resume(&created.dir).unwrap();
+        let resumed = runtime
+            .block_on(Operation::<OperationSpec>::resume(&Place::Directory(created.dir.clone())))
+            .unwrap();
         assert_eq!(resumed.spec.operation_id, created.spec.operation_id);
-        let missing = Operation::<OperationSpec>::resume(&log_dir).err().unwrap().to_string();
+        let missing = runtime.block_on(Operation::<OperationSpec>::resume(&place)).err().unwrap().to_string();
         assert!(missing.contains("start a new run"), "{missing}");
         std::fs::remove_dir_all(&log_dir).unwrap();
     }

@@ -3,11 +3,12 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cqlbulk_ring::{RING_SIZE, TokenRange};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use prometheus::core::Metric as _;
 
 /// What a job's work is measured in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,17 +19,57 @@ pub enum Work {
     Units,
 }
 
-/// Counters shared by the workers of one job.
+/// Counters shared by the workers of one job: what the progress display shows, and the
+/// rest of what metrics export and the summary records ([`Figures`]).
 pub struct Progress {
     work: Work,
     started: Instant,
-    rows: AtomicU64,
-    bytes: AtomicU64,
+    rows_read: AtomicU64,
+    rows_written: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
     /// Tokens of finished splits; the whole ring is `u64::MAX` tokens, so this cannot overflow.
     tokens_done: AtomicU64,
     splits_done: AtomicU64,
+    splits_failed: AtomicU64,
+    /// Splits (or units) an earlier attempt finished, when the job resumes one.
+    splits_resumed: AtomicU64,
     splits_total: u64,
     retries: AtomicU64,
+    requests_ok: AtomicU64,
+    requests_failed: AtomicU64,
+    in_flight: AtomicI64,
+    /// Seconds per request to the cluster, successful or not.
+    latency: prometheus::Histogram,
+    bad_records: AtomicU64,
+}
+
+/// Request latency buckets, in seconds: from a fast page to a timed-out write.
+const LATENCY_BUCKETS: [f64; 14] =
+    [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+
+/// A job's totals, for metrics and `summary.json`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Figures {
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub splits_total: u64,
+    pub splits_done: u64,
+    pub splits_failed: u64,
+    pub splits_resumed: u64,
+    pub retries: u64,
+    pub requests_ok: u64,
+    pub requests_failed: u64,
+    pub requests_in_flight: i64,
+    /// Request latency: mean, and the upper bounds of the buckets holding the 50th and
+    /// 99th percentiles (seconds).
+    pub request_seconds_mean: f64,
+    pub request_seconds_p50: f64,
+    pub request_seconds_p99: f64,
+    pub bad_records: u64,
+    pub elapsed_seconds: f64,
 }
 
 /// A moment's reading of [`Progress`].
@@ -76,24 +117,113 @@ impl Snapshot {
 impl Progress {
     /// Counters for `splits_total` splits (or units) of `work`.
     pub fn new(work: Work, splits_total: usize) -> Progress {
+        let latency = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new(
+                "cqlbulk_request_duration_seconds",
+                "Time per request to Cassandra (a page read or a write), successful or not.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid histogram options");
         Progress {
             work,
             started: Instant::now(),
-            rows: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
+            rows_read: AtomicU64::new(0),
+            rows_written: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
             tokens_done: AtomicU64::new(0),
             splits_done: AtomicU64::new(0),
+            splits_failed: AtomicU64::new(0),
+            splits_resumed: AtomicU64::new(0),
             splits_total: splits_total as u64,
             retries: AtomicU64::new(0),
+            requests_ok: AtomicU64::new(0),
+            requests_failed: AtomicU64::new(0),
+            in_flight: AtomicI64::new(0),
+            latency,
+            bad_records: AtomicU64::new(0),
         }
     }
 
-    pub fn add_rows(&self, rows: u64) {
-        self.rows.fetch_add(rows, Ordering::Relaxed);
+    /// Rows (and their bytes, where known) read: from Cassandra by a scan, from the source
+    /// by a load.
+    pub fn read(&self, rows: u64, bytes: u64) {
+        self.rows_read.fetch_add(rows, Ordering::Relaxed);
+        self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    pub fn add_bytes(&self, bytes: u64) {
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    /// Rows (and bytes, where known) written: to the output by an unload, to Cassandra by a
+    /// load.
+    pub fn written(&self, rows: u64, bytes: u64) {
+        self.rows_written.fetch_add(rows, Ordering::Relaxed);
+        self.bytes_written.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A request to the cluster begins; give the result to [`Progress::request_finished`].
+    pub fn request_started(&self) -> Instant {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Instant::now()
+    }
+
+    pub fn request_finished(&self, started: Instant, ok: bool) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.latency.observe(started.elapsed().as_secs_f64());
+        let counter = if ok { &self.requests_ok } else { &self.requests_failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn split_failed(&self) {
+        self.splits_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The job resumes an earlier attempt that finished `splits` splits (or units).
+    pub fn resumed(&self, splits: usize) {
+        self.splits_resumed.store(splits as u64, Ordering::Relaxed);
+    }
+
+    pub fn bad_records(&self, records: u64) {
+        self.bad_records.fetch_add(records, Ordering::Relaxed);
+    }
+
+    /// The request latency histogram, for exporters.
+    pub fn latency(&self) -> &prometheus::Histogram {
+        &self.latency
+    }
+
+    /// Every figure, at this moment.
+    pub fn figures(&self) -> Figures {
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let latency = self.latency.metric();
+        let histogram = latency.get_histogram();
+        let total = histogram.get_sample_count();
+        let quantile = |q: f64| {
+            let wanted = (total as f64 * q).ceil() as u64;
+            histogram
+                .get_bucket()
+                .iter()
+                .find(|b| b.cumulative_count() >= wanted.max(1))
+                .map_or(f64::INFINITY, |b| b.upper_bound())
+        };
+        Figures {
+            rows_read: count(&self.rows_read),
+            rows_written: count(&self.rows_written),
+            bytes_read: count(&self.bytes_read),
+            bytes_written: count(&self.bytes_written),
+            splits_total: self.splits_total,
+            splits_done: count(&self.splits_done),
+            splits_failed: count(&self.splits_failed),
+            splits_resumed: count(&self.splits_resumed),
+            retries: count(&self.retries),
+            requests_ok: count(&self.requests_ok),
+            requests_failed: count(&self.requests_failed),
+            requests_in_flight: self.in_flight.load(Ordering::Relaxed),
+            request_seconds_mean: if total == 0 { 0.0 } else { histogram.get_sample_sum() / total as f64 },
+            request_seconds_p50: if total == 0 { 0.0 } else { quantile(0.5) },
+            request_seconds_p99: if total == 0 { 0.0 } else { quantile(0.99) },
+            bad_records: count(&self.bad_records),
+            elapsed_seconds: self.started.elapsed().as_secs_f64(),
+        }
     }
 
     pub fn split_done(&self, range: &TokenRange) {
@@ -118,8 +248,12 @@ impl Progress {
         };
         Snapshot {
             work: self.work,
-            rows: self.rows.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
+            // The figure a job is about: rows read for a scan, rows written for a load.
+            rows: match self.work {
+                Work::Ring => self.rows_read.load(Ordering::Relaxed),
+                Work::Units => self.rows_written.load(Ordering::Relaxed),
+            },
+            bytes: self.bytes_written.load(Ordering::Relaxed),
             fraction,
             splits_done,
             splits_total: self.splits_total,
@@ -143,6 +277,19 @@ pub trait Observer: Send + Sync {
 impl Observer for () {
     fn started(&self, _: &str, _: Arc<Progress>) {}
     fn finished(&self, _: bool) {}
+}
+
+/// Two observers watching one job (e.g. the display and a metrics exporter).
+impl<A: Observer, B: Observer> Observer for (A, B) {
+    fn started(&self, job: &str, progress: Arc<Progress>) {
+        self.0.started(job, progress.clone());
+        self.1.started(job, progress);
+    }
+
+    fn finished(&self, completed: bool) {
+        self.0.finished(completed);
+        self.1.finished(completed);
+    }
 }
 
 /// Shows a job's progress on stderr as [`Reporter`] does.

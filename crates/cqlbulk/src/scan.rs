@@ -23,6 +23,7 @@ use crate::cluster::ClusterView;
 use crate::connect::{one_line, request_error};
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::Progress;
+use crate::throttle::{Limits, Throttle};
 
 /// How a table is cut and read; every field has a default from the topology.
 #[derive(Clone, Debug, Default)]
@@ -38,6 +39,8 @@ pub struct ScanConfig {
     pub max_attempts: Option<u32>,
     /// Prefer replicas in this datacenter (other replicas are tried after them).
     pub datacenter: Option<String>,
+    /// Rows and bytes per second, and requests in flight, for the whole scan.
+    pub limits: Limits,
 }
 
 /// One piece of the ring and the replicas to ask for it, in the order to try them.
@@ -51,6 +54,8 @@ pub struct Split {
     /// Every replica, preferred datacenter first, shuffled within each group so that
     /// load spreads over nodes.
     pub replicas: Vec<Arc<Node>>,
+    /// The scan's limits, shared by all its splits.
+    pub throttle: Arc<Throttle>,
 }
 
 /// The splits of one scan, in the (shuffled) order they are read.
@@ -58,6 +63,8 @@ pub struct ScanPlan {
     pub splits: Vec<Split>,
     pub concurrency: usize,
     pub max_attempts: u32,
+    /// The limits every split of this plan shares.
+    pub throttle: Arc<Throttle>,
 }
 
 impl ScanPlan {
@@ -78,6 +85,7 @@ impl ScanPlan {
             ));
         }
         let ranges = view.replicated_ranges()?;
+        let throttle = Arc::new(Throttle::new(config.limits));
         let mut rng = rand::rng();
         let mut splits: Vec<Split> = plan_splits(&ranges, target)
             .into_iter()
@@ -95,12 +103,13 @@ impl ScanPlan {
                     range: planned.range,
                     primary: view.node(planned.replicas[0]).clone(),
                     replicas: local,
+                    throttle: throttle.clone(),
                 }
             })
             .collect();
         // Token order would send neighbouring splits, which share replicas, at once.
         splits.shuffle(&mut rng);
-        Ok(ScanPlan { splits, concurrency, max_attempts: config.max_attempts.unwrap_or(6).max(1) })
+        Ok(ScanPlan { splits, concurrency, max_attempts: config.max_attempts.unwrap_or(6).max(1), throttle })
     }
 }
 
@@ -123,6 +132,9 @@ where
         .map(|split| async move {
             let result = read(split).await;
             progress.split_done(&split.range);
+            if result.is_err() {
+                progress.split_failed();
+            }
             SplitReport { split: split.clone(), result }
         })
         .buffer_unordered(plan.concurrency)
@@ -145,7 +157,12 @@ impl Split {
         loop {
             let node = self.replicas[attempt as usize % self.replicas.len()].clone();
             attempt += 1;
-            match request(node.clone()).await {
+            let slot = self.throttle.request_slot().await;
+            let started = progress.request_started();
+            let answer = request(node.clone()).await;
+            progress.request_finished(started, answer.is_ok());
+            drop(slot);
+            match answer {
                 Ok(value) => return Ok(value),
                 Err(err) if err.is_retryable() && attempt < max_attempts => {
                     tracing::warn!(range = %self.range, node = %node.address, attempt, "retrying: {err}");
@@ -213,12 +230,20 @@ pub async fn read_split<V: PageVisitor>(
         let rows = result
             .into_rows_result()
             .map_err(|e| Error::new(ErrorKind::Query, format!("the query returned no rows: {e}")))?;
+        let page_bytes = rows.rows_bytes_size();
         if rows.rows_num() > 0 {
             // Pages are asked for in rows; memory is spent in bytes. With wide rows, ask
             // for fewer, so that a page stays near PAGE_BYTES (never above the user's size).
+            // Under a rate limit, a page is at most about a second of it, so that the
+            // pace stays even rather than a burst and a long pause.
+            let limits = split.throttle.limits();
+            let page_bytes = limits.max_bytes_per_second.map_or(PAGE_BYTES, |r| PAGE_BYTES.min(r as usize));
             let row_bytes = (rows.rows_bytes_size() / rows.rows_num()).max(1);
-            let most = statement.get_page_size().max(1) as usize;
-            page_size = (PAGE_BYTES / row_bytes).max(100).min(most) as i32;
+            let most = limits
+                .max_rows_per_second
+                .map_or(usize::MAX, |r| r as usize)
+                .min(statement.get_page_size().max(1) as usize);
+            page_size = (page_bytes / row_bytes).max(100).min(most).max(1) as i32;
         }
         let mut page_rows = 0;
         let mut values = Vec::new();
@@ -232,7 +257,8 @@ pub async fn read_split<V: PageVisitor>(
             page_rows += 1;
         }
         visitor.page_done().await?;
-        progress.add_rows(page_rows);
+        progress.read(page_rows, page_bytes as u64);
+        split.throttle.pace(page_rows, page_bytes as u64).await;
         total += page_rows;
         match next.into_paging_control_flow() {
             std::ops::ControlFlow::Continue(state) => paging = state,

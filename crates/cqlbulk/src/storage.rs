@@ -13,7 +13,7 @@
 //! never sees half a file.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
 use opendal::Operator;
@@ -61,6 +61,41 @@ pub fn is_object_url(url: &str) -> bool {
     url.split_once("://").is_some_and(|(scheme, _)| {
         !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric()) && scheme != "file"
     })
+}
+
+/// Where a run's files (or its operation directories) go.
+#[derive(Clone, Debug)]
+pub enum Place {
+    /// A local directory.
+    Directory(PathBuf),
+    /// A prefix in a bucket.
+    Objects(ObjectStore),
+}
+
+impl Place {
+    /// A local directory, or the object-store prefix `text` names as a URL.
+    pub fn parse(text: &str, options: &StorageOptions) -> Result<Place> {
+        if is_object_url(text) {
+            ObjectStore::open(text, options).map(Place::Objects)
+        } else {
+            Ok(Place::Directory(PathBuf::from(text.strip_prefix("file://").unwrap_or(text))))
+        }
+    }
+
+    /// The directory path or the `s3://` URL.
+    pub fn describe(&self) -> String {
+        match self {
+            Place::Directory(dir) => dir.display().to_string(),
+            Place::Objects(store) => store.url().to_string(),
+        }
+    }
+}
+
+impl From<&str> for Place {
+    /// A local directory.
+    fn from(dir: &str) -> Place {
+        Place::Directory(dir.into())
+    }
 }
 
 /// A prefix in a bucket: objects are named relative to it.
@@ -224,6 +259,20 @@ impl ObjectStore {
             Ok(metadata) => Ok(metadata.is_file()),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(self.error("look it up", name, e)),
+        }
+    }
+
+    /// Uploads the small object `name` in one request: it appears whole or not at all.
+    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        self.operator.write(name, bytes).await.map(|_| ()).map_err(|e| self.error("upload it", name, e))
+    }
+
+    /// The whole of the small object `name`, or `None` when there is none.
+    pub async fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match self.operator.read(name).await {
+            Ok(buffer) => Ok(Some(buffer.to_vec())),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.error("read it", name, e)),
         }
     }
 

@@ -7,7 +7,6 @@
 //! destination (an Iceberg commit), write `summary.json`.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use cqlbulk_ring::TokenRange;
@@ -34,10 +33,11 @@ pub struct UnloadConfig {
     pub scan: ScanConfig,
     pub selection: Selection,
     pub output: Output,
-    /// Where operation directories go (run log, checkpoint, summary).
-    pub log_dir: PathBuf,
-    /// The operation directory of an earlier attempt to finish.
-    pub resume: Option<PathBuf>,
+    /// Where operation directories go (run log, checkpoint, summary): a local directory or
+    /// an object-store prefix.
+    pub log_dir: Place,
+    /// The operation directory (or object-store prefix) of an earlier attempt to finish.
+    pub resume: Option<Place>,
 }
 
 /// Where the rows go.
@@ -130,8 +130,11 @@ pub struct UnloadSummary {
     /// One line per failed token range.
     pub errors: Vec<String>,
     /// The operation directory: give it to `--resume` (`resume` in [`UnloadConfig`]).
+    /// Every figure of the run (what metrics export).
+    #[serde(default)]
+    pub metrics: crate::progress::Figures,
     #[serde(skip)]
-    pub operation_dir: PathBuf,
+    pub operation_dir: String,
 }
 
 /// Unloads a whole table as `config` says. Progress goes to `observer`; when `cancel` is
@@ -174,10 +177,18 @@ pub async fn run(
                     output: output_text.clone(),
                     splits: ranges.iter().map(|(_, r)| (r.start(), r.end())).collect(),
                 },
-            )?
+            )
+            .await?
         }
         Some(dir) => {
-            let operation = Operation::<OperationSpec>::resume(dir)?;
+            let mut operation = Operation::<OperationSpec>::resume(dir).await?;
+            let missing;
+            (operation.done, missing) = reusable_splits(std::mem::take(&mut operation.done), &operation.dir);
+            if missing > 0 {
+                operation.log(&format!(
+                    "resume: {missing} finished splits are read again: their spill files are not on this machine"
+                ));
+            }
             let spec = &operation.spec;
             if (spec.keyspace.as_str(), spec.table.as_str(), spec.format.as_str(), spec.output.as_str())
                 != (table.keyspace.as_str(), table.table.as_str(), format_name, output_text.as_str())
@@ -186,7 +197,7 @@ pub async fn run(
                     ErrorKind::BadInput,
                     format!(
                         "--resume {}: that run unloaded {}.{} as {} to {}; give the same table, --format and --url",
-                        dir.display(),
+                        dir.describe(),
                         spec.keyspace,
                         spec.table,
                         spec.format,
@@ -228,7 +239,8 @@ pub async fn run(
         elapsed_seconds: 0.0,
         rows_per_second: 0.0,
         errors: Vec::new(),
-        operation_dir: operation.dir.clone(),
+        metrics: Default::default(),
+        operation_dir: operation.location(),
     };
     if config.resume.is_some() {
         match destination.resume(&operation.done).await? {
@@ -238,7 +250,7 @@ pub async fn run(
                 summary.splits_done = operation.done.len();
                 summary.snapshot_id = Some(snapshot_id);
                 summary.already_committed = true;
-                operation.write_summary(&summary)?;
+                operation.write_summary(&summary).await?;
                 return Ok(summary);
             }
             Resumed::Removed(removed) => operation.log(&format!(
@@ -253,6 +265,7 @@ pub async fn run(
     ));
 
     let progress = Arc::new(Progress::new(Work::Ring, operation.spec.splits.len()));
+    progress.resumed(operation.done.len());
     // A resumed run starts where the last one stopped.
     for done in &operation.done {
         if let Some(range) = TokenRange::new(done.start, done.end) {
@@ -266,10 +279,11 @@ pub async fn run(
             observer.finished(false);
             operation.log("interrupted");
             summary.status = Status::Interrupted;
-            operation.write_summary(&summary)?;
+            summary.metrics = progress.figures();
+    operation.write_summary(&summary).await?;
             return Err(Error::new(
                 ErrorKind::Interrupted,
-                format!("interrupted; finished ranges are recorded: resume with --resume {}", operation.dir.display()),
+                format!("interrupted; finished ranges are recorded: resume with --resume {}", operation.location()),
             ));
         }
     };
@@ -281,12 +295,13 @@ pub async fn run(
         summary.splits_done = report.done.len();
         summary.splits_failed = summary.splits - summary.splits_done;
         summary.errors = vec![failure.to_string()];
-        operation.write_summary(&summary)?;
+        summary.metrics = progress.figures();
+        operation.write_summary(&summary).await?;
         return Err(Error::new(
             failure.kind(),
             format!(
                 "{failure}; the run stopped there, finished ranges are recorded: once the output works again, resume with --resume {}",
-                operation.dir.display()
+                operation.location()
             ),
         ));
     }
@@ -306,7 +321,7 @@ pub async fn run(
             match destination {
                 Destination::Iceberg(_) => e.context(format!(
                     "every range is read; write the data files and commit with --resume {}",
-                    operation.dir.display()
+                    operation.location()
                 )),
                 _ => e.context("cannot finish the output"),
             }
@@ -331,7 +346,8 @@ pub async fn run(
     summary.elapsed_seconds = now.elapsed.as_secs_f64();
     summary.rows_per_second = summary.rows as f64 / summary.elapsed_seconds.max(1e-3);
     summary.errors = report.failures.iter().map(ToString::to_string).collect();
-    operation.write_summary(&summary)?;
+    summary.metrics = progress.figures();
+    operation.write_summary(&summary).await?;
     operation.log(&format!(
         "end: {}, {} rows, {} files",
         summary.status.as_str(),
@@ -371,7 +387,7 @@ async fn open_destination(
         Output::Iceberg { export, files } => {
             let cql_columns = crate::sink::iceberg::schema::cql_columns(view, columns);
             let keys = view.table.partition_key.iter().chain(&view.table.clustering_key).cloned().collect();
-            let spill_dir = operation.dir.join("spill");
+            let spill_dir = operation.dir.join(crate::sink::iceberg::SPILL_DIR);
             let sink = IcebergSink::open(
                 export,
                 &cql_columns,
@@ -555,7 +571,7 @@ pub async fn unload(
             sink.write(&builder.finish()).await.map_err(in_range)?;
         }
         let output = sink.commit().await.map_err(in_range)?;
-        progress.add_bytes(output.files.iter().map(|f| f.bytes).sum());
+        progress.written(output.rows, output.files.iter().map(|f| f.bytes).sum());
         let done = SplitDone {
             split: index,
             start: split.range.start(),
@@ -564,7 +580,7 @@ pub async fn unload(
             files: output.files,
             spill: output.spill,
         };
-        operation.record(&done).map_err(fail_output)?;
+        operation.record(&done).await.map_err(fail_output)?;
         Ok(Some(done))
     })
     .await;
@@ -615,6 +631,22 @@ impl scan::PageVisitor for UnloadVisitor<'_> {
 /// Splits to read on resume: the recorded ranges not yet finished, each routed to the
 /// replicas the current topology gives it (any coordinator would be correct; a replica
 /// saves a hop).
+/// The finished splits a resumed run need not read again: the last record of each split,
+/// except an Iceberg split whose spill file is not in `operation_dir` (the run began on
+/// another machine, its operation in object storage): that split is read again. Also
+/// returns how many those were.
+fn reusable_splits(done: Vec<SplitDone>, operation_dir: &std::path::Path) -> (Vec<SplitDone>, usize) {
+    let mut last: std::collections::BTreeMap<usize, SplitDone> = Default::default();
+    for record in done {
+        last.insert(record.split, record);
+    }
+    let spill_dir = operation_dir.join(crate::sink::iceberg::SPILL_DIR);
+    let (kept, missing): (Vec<SplitDone>, Vec<SplitDone>) = last
+        .into_values()
+        .partition(|d| d.spill.as_ref().is_none_or(|spill| spill_dir.join(&spill.name).is_file()));
+    (kept, missing.len())
+}
+
 pub fn resume_plan(
     view: &ClusterView,
     base: &ScanPlan,
@@ -642,7 +674,12 @@ pub fn resume_plan(
             .first()
             .cloned()
             .ok_or_else(|| Error::new(ErrorKind::Schema, format!("no replica for {range}")))?;
-        splits.push(Split { index, range: *range, primary, replicas });
+        splits.push(Split { index, range: *range, primary, replicas, throttle: base.throttle.clone() });
     }
-    Ok(ScanPlan { splits, concurrency: base.concurrency, max_attempts: base.max_attempts })
+    Ok(ScanPlan {
+        splits,
+        concurrency: base.concurrency,
+        max_attempts: base.max_attempts,
+        throttle: base.throttle.clone(),
+    })
 }

@@ -69,6 +69,9 @@ pub struct VerifySummary {
     /// The first differing ranges, row by row.
     pub details: Vec<RangeDetails>,
     pub elapsed_seconds: f64,
+    /// Every figure of the run (what metrics export).
+    #[serde(default)]
+    pub metrics: crate::progress::Figures,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -163,6 +166,7 @@ pub async fn run(
             .collect(),
         details: Vec::new(),
         elapsed_seconds: 0.0,
+        metrics: Default::default(),
     };
     for split in &scan_plan.splits {
         let t = table_sums.get(&split.index).copied().unwrap_or_default();
@@ -187,6 +191,7 @@ pub async fn run(
             splits: scan_plan.splits.iter().filter(|s| detail.contains(&s.index)).cloned().collect(),
             concurrency: scan_plan.concurrency,
             max_attempts: scan_plan.max_attempts,
+            throttle: scan_plan.throttle.clone(),
         };
         let details = async {
             let (_, table_rows) =
@@ -215,6 +220,7 @@ pub async fn run(
         }
     }
     summary.elapsed_seconds = progress.snapshot().elapsed.as_secs_f64();
+    summary.metrics = progress.figures();
     Ok(summary)
 }
 

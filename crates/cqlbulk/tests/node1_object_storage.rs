@@ -463,6 +463,125 @@ async fn iceberg_through_rest_catalog_in_s3() {
     assert!(objects.iter().any(|(name, _)| name.ends_with(".parquet")), "data files are in S3: {objects:?}");
 }
 
+/// An unload of rows100k with its operation in object storage (`--log-dir logs_url`) and
+/// its local working copy in `work_dir`: SIGKILLed once 5 splits are recorded, then
+/// `--resume`d from the operation's URL with an empty working directory, as on another
+/// machine. Returns the resumed run's stdout, stderr and the operation's URL.
+fn kill_then_resume_elsewhere(
+    store: Store,
+    keyspace: &str,
+    target: &[&str],
+    logs_url: &str,
+    work_dir: &Path,
+) -> (std::process::Output, String) {
+    let unload = ["unload", "-h", hosts(), "-k", keyspace, "-t", "rows100k", "-q"];
+    let machine_a = work_dir.join("machine-a");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cqlbulk"))
+        .args(unload)
+        .args(target)
+        .args(["--splits", "300", "--concurrency", "1", "--page-size", "200", "--log-dir", logs_url])
+        .args(store.flags())
+        .envs(store.env())
+        .env("CQLBULK_WORK_DIR", &machine_a)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let local = wait_for_checkpoint(&machine_a, 5);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let operation = format!("{logs_url}/{}", local.file_name().unwrap().to_str().unwrap());
+    let machine_b = work_dir.join("machine-b");
+    let mut args: Vec<&str> = unload.to_vec();
+    args.extend(target);
+    args.extend(["--resume", &operation]);
+    args.extend(store.flags());
+    let mut env: Vec<(&str, &str)> = store.env();
+    env.push(("CQLBULK_WORK_DIR", machine_b.to_str().unwrap()));
+    (cqlbulk_with_env(&args, &env), operation)
+}
+
+/// What: an unload whose operation directory is in S3 (`--log-dir s3://…`), SIGKILLed, then
+/// resumed from the operation's URL on "another machine" (an empty local working directory):
+/// Parquet files and an Iceberg table (whose finished splits' spill files stayed on the
+/// first machine, so the resume reads them again) each hold every row exactly once, and the
+/// bucket holds the operation: operation.json, a record per finished split, the log and
+/// summary.json. A load with its operation in S3 uploads its summary too. Why: shards and
+/// retried jobs on machines that share no disk can only resume from shared storage.
+#[tokio::test(flavor = "multi_thread")]
+async fn operation_in_object_storage_resumes_on_another_machine() {
+    let _server = S3.shared();
+    let ks = TestKeyspace::connect(hosts(), "s3_oplog", SIMPLE_RF1).await;
+    fill_100k(&ks).await;
+    let bucket = Bucket::create(S3, "oplog");
+    let root = scratch_dir("s3-oplog");
+
+    let rows_url = bucket.url("rows");
+    let parquet = ["--format", "parquet", "--url", &rows_url, "--max-rows-per-file", "1000"];
+    let (resumed, operation) =
+        kill_then_resume_elsewhere(S3, &ks.name, &parquet, &bucket.url("logs"), &root.join("parquet"));
+    expect_success(&resumed);
+    let local = root.join("rows");
+    bucket.download("rows", &local);
+    check_unload(hosts(), &ks.name, "rows100k", "parquet", &local);
+    let op_prefix = operation.strip_prefix(&bucket.url("")).unwrap();
+    let objects: Vec<String> = bucket.objects(op_prefix).into_iter().map(|(name, _)| name).collect();
+    for name in ["operation.json", "operation.log", "summary.json"] {
+        assert!(objects.iter().any(|o| o.ends_with(&format!("/{name}"))), "{name} missing: {objects:?}");
+    }
+    let records = objects.iter().filter(|o| o.contains("/checkpoint/")).count();
+    assert!(records >= 300, "every split is recorded in S3: {records} records");
+    let summary: serde_json::Value = serde_json::from_str(&bucket.python(
+        "print(fs.open_input_stream(sys.argv[2]).read().decode())",
+        &[&format!("{}/{op_prefix}/summary.json", bucket.name)],
+    ))
+    .unwrap();
+    assert_eq!(summary["rows"], 100_000, "{summary}");
+    assert_eq!(summary["status"], "complete", "{summary}");
+
+    let warehouse = bucket.url("warehouse");
+    let db = root.join("catalog.db");
+    let iceberg = ["--format", "iceberg", "--warehouse", &warehouse, "--catalog-db", db.to_str().unwrap()];
+    let (resumed, operation) = kill_then_resume_elsewhere(
+        S3,
+        &ks.name,
+        &iceberg,
+        &bucket.url("iceberg-logs"),
+        &root.join("iceberg"),
+    );
+    expect_success(&resumed);
+    check_iceberg_in(S3, &ks.name, "rows100k", &warehouse, &db);
+    let log_object =
+        format!("{}/{}/operation.log", bucket.name, operation.strip_prefix(&bucket.url("")).unwrap());
+    let log = bucket.python("print(fs.open_input_stream(sys.argv[2]).read().decode())", &[&log_object]);
+    assert!(log.contains("are read again: their spill files are not on this machine"), "{log}");
+
+    ks.execute("CREATE TABLE {ks}.copy (id bigint, c int, v text, PRIMARY KEY (id, c))").await;
+    let load_logs = bucket.url("load-logs");
+    let loaded = S3.cqlbulk(&[
+        "load",
+        "-h",
+        hosts(),
+        "-k",
+        &ks.name,
+        "-t",
+        "copy",
+        "--format",
+        "parquet",
+        "--url",
+        &rows_url,
+        "--log-dir",
+        &load_logs,
+        "-q",
+    ]);
+    expect_success(&loaded);
+    let summaries: Vec<_> =
+        bucket.objects("load-logs").into_iter().filter(|(name, _)| name.ends_with("/summary.json")).collect();
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    let counted = expect_success(&cqlbulk(&["count", "-h", hosts(), "-k", &ks.name, "-t", "copy", "-q"]));
+    assert_eq!(counted.trim(), "100000");
+}
+
 fn read_summary(log_dir: &Path) -> serde_json::Value {
     let operation = std::fs::read_dir(log_dir).unwrap().next().unwrap().unwrap().path();
     serde_json::from_str(&std::fs::read_to_string(operation.join("summary.json")).unwrap()).unwrap()

@@ -203,3 +203,51 @@ async fn unload_options() {
         }
     }
 }
+
+/// What: count, unload and verify of 100,000 rows under `--max-rows-per-second 50000` each
+/// take at least the 1.9 s the limit allows, and still read every row (unload exactly
+/// once, count exact, verify equal); `--max-bytes-per-second` and
+/// `--max-concurrent-requests 1` keep the results too, and a rate of 0 is refused in one
+/// line. Why: operators throttle bulk reads to protect live traffic; a limit must hold for
+/// the whole run (not per split) without costing rows. Only lower bounds are timed here
+/// (the achieved rate against the limit is measured in bench/throttle.sh).
+#[tokio::test(flavor = "multi_thread")]
+async fn read_limits_hold_for_the_whole_run() {
+    let ks = TestKeyspace::connect(hosts(), "read_limits", SIMPLE_RF1).await;
+    common::scenarios::fill_100k(&ks).await;
+    let limited = ["--max-rows-per-second", "50000", "--splits", "32", "--concurrency", "4"];
+    let timed = |args: &[&str]| {
+        let began = std::time::Instant::now();
+        let output = expect_success(&cqlbulk(args));
+        (output, began.elapsed().as_secs_f64())
+    };
+    let mut count = vec!["count", "-h", hosts(), "-k", &ks.name, "-t", "rows100k", "-q"];
+    count.extend(limited);
+    let (counted, took) = timed(&count);
+    assert_eq!(counted.trim(), "100000");
+    assert!(took >= 1.9, "count at 50,000 rows/s took {took:.2}s for 100,000 rows");
+
+    let dir = scratch_dir("read-limits");
+    let began = std::time::Instant::now();
+    unload(&ks, "rows100k", "csv", &dir.join("csv"), &limited);
+    let took = began.elapsed().as_secs_f64();
+    assert!(took >= 1.9, "unload at 50,000 rows/s took {took:.2}s for 100,000 rows");
+    check_unload(hosts(), &ks.name, "rows100k", "csv", &dir.join("csv"));
+
+    let csv = dir.join("csv");
+    let mut verify = vec!["verify", "-h", hosts(), "-k", &ks.name, "-t", "rows100k", "--format", "csv", "-q"];
+    verify.extend(["--url", csv.to_str().unwrap()]);
+    verify.extend(limited);
+    let (_, took) = timed(&verify);
+    assert!(took >= 1.9, "verify at 50,000 rows/s took {took:.2}s for 100,000 rows");
+
+    let other = ["--max-bytes-per-second", "2M", "--max-concurrent-requests", "1"];
+    unload(&ks, "rows100k", "parquet", &dir.join("parquet"), &other);
+    check_unload(hosts(), &ks.name, "rows100k", "parquet", &dir.join("parquet"));
+
+    let refused =
+        cqlbulk(&["count", "-h", hosts(), "-k", &ks.name, "-t", "rows100k", "--max-rows-per-second", "0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = stderr(&refused);
+    assert!(err.contains("'0' is not a rate"), "{err}");
+}

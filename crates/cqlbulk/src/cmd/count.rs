@@ -33,6 +33,9 @@ pub struct Args {
     #[arg(long, default_value = "server", value_name = "METHOD")]
     method: Method,
 
+    #[command(flatten)]
+    metrics: super::MetricsArgs,
+
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -61,7 +64,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         },
     };
     let display = Display::new(args.scan.progress());
-    let summary = count::run(&config, &display, &super::cancel_on_signal()).await?;
+    let exporter = args.metrics.exporter("count", &config.table).await?;
+    let result = count::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
+    super::finish_metrics(&exporter).await;
+    let summary = result?;
     let table = &config.table;
     print_summary(&summary, args.by)?;
     if !args.scan.quiet {

@@ -1,6 +1,5 @@
 //! `cqlbulk load`: CSV, JSON or Parquet files, or an Iceberg table, into a Cassandra table.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -9,6 +8,7 @@ use cqlbulk::load::{self, ErrorLimit, LoadConfig, LoadStatus, Preserve, WriteSet
 use cqlbulk::progress::{Display, ProgressStyleChoice};
 use cqlbulk::source::csv::CsvReadOptions;
 use cqlbulk::source::{IcebergSource, InputFormat, SnapshotChoice, Source};
+use cqlbulk::storage::Place;
 use scylla::statement::Consistency;
 
 use super::iceberg::CatalogArgs;
@@ -51,7 +51,7 @@ pub struct Args {
     dry_run: bool,
 
     /// Write at most this many rows per second (over all requests).
-    #[arg(long, value_name = "ROWS")]
+    #[arg(long, value_name = "ROWS", value_parser = super::parse_rate)]
     max_rows_per_second: Option<f64>,
 
     /// Requests in flight at most (default: about 1 MiB of values, from the first rows'
@@ -75,13 +75,18 @@ pub struct Args {
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     progress_interval: u64,
 
-    /// Where operation directories go (run log, checkpoint, bad records, summary).
-    #[arg(long, default_value = "cqlbulk-logs", value_name = "DIR")]
-    log_dir: PathBuf,
+    /// Where operation directories go (run log, checkpoint, bad records, summary): a directory, or an object-store
+    /// prefix (s3://, gs://, az://) that machines sharing no disk can all reach; its local
+    /// working copy is under $CQLBULK_WORK_DIR (default: the temporary directory).
+    #[arg(long, default_value = "cqlbulk-logs", value_name = "DIR|URL")]
+    log_dir: String,
 
     /// Finish an interrupted run: its operation directory. Give the same table and source.
-    #[arg(long, value_name = "OPERATION_DIR")]
-    resume: Option<PathBuf>,
+    #[arg(long, value_name = "OPERATION_DIR|URL")]
+    resume: Option<String>,
+
+    #[command(flatten)]
+    metrics: super::MetricsArgs,
 
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
@@ -293,15 +298,22 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         },
         max_errors: args.max_errors,
         dry_run: args.dry_run,
-        log_dir: args.log_dir.clone(),
-        resume: args.resume.clone(),
+        log_dir: Place::parse(&args.log_dir, &args.source.storage.options())?,
+        resume: args
+            .resume
+            .as_deref()
+            .map(|r| Place::parse(r, &args.source.storage.options()))
+            .transpose()?,
     };
     let display = Display::new(if args.quiet {
         ProgressStyleChoice::Quiet
     } else {
         ProgressStyleChoice::Auto { interval: Duration::from_secs(args.progress_interval.max(1)) }
     });
-    let summary = load::run(&config, &display, &super::cancel_on_signal()).await?;
+    let exporter = args.metrics.exporter("load", &config.table).await?;
+    let result = load::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
+    super::finish_metrics(&exporter).await;
+    let summary = result?;
     let table = &config.table;
     if !args.quiet || summary.failed > 0 {
         eprintln!(
@@ -317,7 +329,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                 (retries, 0) => format!(", {retries} retries"),
                 (retries, overloads) => format!(", {retries} retries, {overloads} overload answers"),
             },
-            summary.operation_dir.display()
+            summary.operation_dir
         );
     }
     if summary.counter && summary.written > 0 {
@@ -329,10 +341,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             summary.unwritten,
             summary.unwritten_reason.as_deref().unwrap_or("unknown error"),
             summary.unwritten_ranges.as_deref().unwrap_or("unknown"),
-            summary.operation_dir.display()
+            summary.operation_dir
         );
     }
-    let bad = summary.bad_records.display();
+    let bad = &summary.bad_records;
     Ok(match summary.status {
         LoadStatus::TooManyErrors => {
             if summary.failed > 0 {

@@ -296,6 +296,19 @@ pub struct ScanArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: Option<u32>,
 
+    /// Read at most this many rows per second, over the whole run.
+    #[arg(long, value_name = "ROWS", value_parser = parse_rate)]
+    pub max_rows_per_second: Option<f64>,
+
+    /// Read at most about this many bytes per second (as Cassandra sends them; e.g. 20M),
+    /// over the whole run.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_bytes_per_second: Option<u64>,
+
+    /// Read requests in flight at most, over the whole run (default: --concurrency).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: Option<u32>,
+
     /// Attempts per split, rotating over its replicas with back-off, before it fails.
     #[arg(long, default_value_t = 6, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
@@ -316,6 +329,11 @@ impl ScanArgs {
             concurrency: self.concurrency.map(|n| n as usize),
             max_attempts: Some(self.max_attempts),
             datacenter: connection.dc.clone(),
+            limits: cqlbulk::throttle::Limits {
+                max_rows_per_second: self.max_rows_per_second,
+                max_bytes_per_second: self.max_bytes_per_second.map(|b| b as f64),
+                max_concurrent_requests: self.max_concurrent_requests.map(|n| n as usize),
+            },
         }
     }
 
@@ -361,4 +379,74 @@ pub async fn interrupted() -> Error {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     Error::new(ErrorKind::Interrupted, "interrupted")
+}
+
+/// A size like 512M or 2G, in bytes.
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let number: u64 = digits.parse().map_err(|_| format!("'{text}' is not a size like 512M"))?;
+    let factor: u64 = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("unknown size unit in '{text}' (use K, M, G or T)")),
+    };
+    number.checked_mul(factor).filter(|n| *n > 0).ok_or_else(|| format!("'{text}' is not a usable size"))
+}
+
+/// A rate: a positive number.
+pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
+        _ => Err(format!("'{text}' is not a rate: give a positive number")),
+    }
+}
+
+/// Prometheus metrics of the run.
+#[derive(Args, Debug, Clone)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics while the run lasts.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
+    /// Push metrics to this Prometheus Pushgateway (e.g. http://pushgateway:9091) while
+    /// the run lasts and once at its end, grouped by command, keyspace and table.
+    #[arg(long, value_name = "URL")]
+    pub metrics_push: Option<String>,
+
+    /// Seconds between pushes.
+    #[arg(long, default_value_t = 15, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub metrics_push_interval: u64,
+}
+
+impl MetricsArgs {
+    /// An exporter for `command` on `table` (doing nothing when no metrics are asked for).
+    pub async fn exporter(
+        &self,
+        command: &str,
+        table: &cqlbulk::cluster::TableName,
+    ) -> cqlbulk::Result<cqlbulk::metrics::Exporter> {
+        let config = cqlbulk::metrics::MetricsConfig {
+            listen: self.metrics_addr,
+            push: self.metrics_push.clone(),
+            push_interval: Duration::from_secs(self.metrics_push_interval),
+        };
+        let labels = cqlbulk::metrics::JobLabels {
+            command: command.to_string(),
+            keyspace: table.keyspace.clone(),
+            table: table.table.clone(),
+        };
+        cqlbulk::metrics::Exporter::start(&config, labels).await
+    }
+}
+
+/// Ends the metrics of a run: a push failure is reported, not fatal (the run's own result
+/// stands).
+pub async fn finish_metrics(exporter: &cqlbulk::metrics::Exporter) {
+    if let Err(err) = exporter.finish().await {
+        eprintln!("cqlbulk: warning: {err}");
+    }
 }

@@ -1,8 +1,6 @@
 //! `cqlbulk unload`: a whole table to CSV, JSON or Parquet files (or stdout), or to an
 //! Apache Iceberg table.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, bail};
 use clap::ValueEnum;
 use cqlbulk::progress::Display;
@@ -17,7 +15,7 @@ use cqlbulk::unload::{self, Output, Selection, Status, UnloadConfig};
 use cqlbulk::{Error, ErrorKind};
 
 use super::iceberg::CatalogArgs;
-use super::{ConnectionArgs, EXIT_OK, ScanArgs, StorageArgs};
+use super::{ConnectionArgs, EXIT_OK, ScanArgs, StorageArgs, parse_size};
 
 /// Export a whole table to CSV, JSON or Parquet files, or to an Iceberg table, each row
 /// exactly once.
@@ -156,14 +154,19 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_bytes_per_file: Option<u64>,
 
-    /// Where operation directories go (run log, checkpoint, summary).
-    #[arg(long, default_value = "cqlbulk-logs", value_name = "DIR")]
-    log_dir: PathBuf,
+    /// Where operation directories go (run log, checkpoint, summary): a directory, or an object-store
+    /// prefix (s3://, gs://, az://) that machines sharing no disk can all reach; its local
+    /// working copy is under $CQLBULK_WORK_DIR (default: the temporary directory).
+    #[arg(long, default_value = "cqlbulk-logs", value_name = "DIR|URL")]
+    log_dir: String,
 
     /// Finish an interrupted or failed run: its operation directory. Give the same
     /// table, format and --url as the first run.
-    #[arg(long, value_name = "OPERATION_DIR")]
-    resume: Option<PathBuf>,
+    #[arg(long, value_name = "OPERATION_DIR|URL")]
+    resume: Option<String>,
+
+    #[command(flatten)]
+    metrics: super::MetricsArgs,
 
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
@@ -183,21 +186,6 @@ enum FormatArg {
 enum JsonMode {
     Lines,
     Array,
-}
-
-fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let number: u64 = digits.parse().map_err(|_| format!("'{text}' is not a size like 512M"))?;
-    let factor: u64 = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        _ => return Err(format!("unknown size unit in '{text}' (use K, M, G or T)")),
-    };
-    number.checked_mul(factor).filter(|n| *n > 0).ok_or_else(|| format!("'{text}' is not a usable size"))
 }
 
 impl Args {
@@ -338,11 +326,14 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             query: args.query.clone(),
         },
         output: args.output()?,
-        log_dir: args.log_dir.clone(),
-        resume: args.resume.clone(),
+        log_dir: Place::parse(&args.log_dir, &args.storage.options())?,
+        resume: args.resume.as_deref().map(|r| Place::parse(r, &args.storage.options())).transpose()?,
     };
     let display = Display::new(args.scan.progress());
-    let summary = unload::run(&config, &display, &super::cancel_on_signal()).await?;
+    let exporter = args.metrics.exporter("unload", &config.table).await?;
+    let result = unload::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
+    super::finish_metrics(&exporter).await;
+    let summary = result?;
     let table = &config.table;
     if !args.scan.quiet {
         if summary.already_committed {
@@ -364,7 +355,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             summary.bytes as f64 / (1024.0 * 1024.0),
             summary.elapsed_seconds,
             summary.rows_per_second as u64,
-            summary.operation_dir.display()
+            summary.operation_dir
         );
     }
     if summary.status == Status::Failed {
@@ -376,9 +367,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             format!(
                 "{table}: {} of {} token ranges failed and are not in the output; after fixing the cause, \
                  resume with --resume {}",
-                summary.splits_failed,
-                summary.splits,
-                summary.operation_dir.display()
+                summary.splits_failed, summary.splits, summary.operation_dir
             ),
         )
         .into());

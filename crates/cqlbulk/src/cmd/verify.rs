@@ -29,6 +29,9 @@ pub struct Args {
     #[arg(long, default_value_t = 3, value_name = "N")]
     detail_ranges: usize,
 
+    #[command(flatten)]
+    metrics: super::MetricsArgs,
+
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -46,7 +49,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         detail_ranges: args.detail_ranges,
     };
     let display = Display::new(args.scan.progress());
-    let summary = verify::run(&config, &display, &super::cancel_on_signal()).await?;
+    let exporter = args.metrics.exporter("verify", &config.table).await?;
+    let result = verify::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
+    super::finish_metrics(&exporter).await;
+    let summary = result?;
     let table = &config.table;
     for unreadable in &summary.unreadable {
         eprintln!(

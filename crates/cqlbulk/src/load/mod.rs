@@ -30,6 +30,7 @@ use crate::operation::{Operation, Spec};
 use crate::progress::{Observer, Progress, Work};
 use crate::sink::cassandra::{self as write, Statement, WriteOptions, Writer};
 use crate::source::{Chunk, OpenedSource, Source, Unit};
+use crate::storage::Place;
 
 /// Everything a load needs: the source, the table, and how hard to write.
 #[derive(Clone, Debug)]
@@ -46,10 +47,11 @@ pub struct LoadConfig {
     pub max_errors: ErrorLimit,
     /// Read and convert everything, write nothing.
     pub dry_run: bool,
-    /// Where operation directories go (run log, checkpoint, bad records, summary).
-    pub log_dir: PathBuf,
-    /// The operation directory of an earlier attempt to finish.
-    pub resume: Option<PathBuf>,
+    /// Where operation directories go (run log, checkpoint, bad records, summary): a local
+    /// directory or an object-store prefix.
+    pub log_dir: Place,
+    /// The operation directory (or object-store prefix) of an earlier attempt to finish.
+    pub resume: Option<Place>,
 }
 
 /// How hard a load pushes the cluster.
@@ -125,11 +127,14 @@ pub struct LoadSummary {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub counter: bool,
     /// The operation directory: give it to `resume` in [`LoadConfig`].
+    /// Every figure of the run (what metrics export).
+    #[serde(default)]
+    pub metrics: crate::progress::Figures,
     #[serde(skip)]
-    pub operation_dir: PathBuf,
+    pub operation_dir: String,
     /// `bad.jsonl` of the operation: the records not loaded, with position and reason.
     #[serde(skip)]
-    pub bad_records: PathBuf,
+    pub bad_records: String,
 }
 
 /// Loads a source into a table as `config` says. Progress goes to `observer`; when
@@ -166,12 +171,13 @@ pub async fn run(
     let format = config.source.format_name();
     let operation = open_operation(
         &config.log_dir,
-        config.resume.as_deref(),
+        config.resume.as_ref(),
         &view,
         &opened.description,
         format,
         &opened.units,
-    )?;
+    )
+    .await?;
     operation.log(&format!(
         "start: {} from {} ({} units, {format}){}; columns: {}",
         table,
@@ -184,8 +190,9 @@ pub async fn run(
         operation.log(&format!("resume: {} chunks already done", operation.done.len()));
     }
 
-    let writer = Arc::new(Writer::new(session.clone(), options));
     let progress = Arc::new(Progress::new(Work::Units, opened.units.len()));
+    progress.resumed(operation.done.len());
+    let writer = Arc::new(Writer::new(session.clone(), options, progress.clone()));
     observer.started("load", progress.clone());
     let chunks = opened.read(json_fields);
     let batches = Batches { writer, plan: &plan, statements: &statements };
@@ -225,17 +232,18 @@ pub async fn run(
         unwritten_reason: report.unwritten_reason.clone(),
         unwritten_ranges: (report.unwritten > 0).then(|| unwritten_ranges(&view, &report.unwritten_tokens)),
         counter: plan.counter,
-        operation_dir: operation.dir.clone(),
-        bad_records: bad_file(&operation),
+        metrics: progress.figures(),
+        operation_dir: operation.location(),
+        bad_records: operation.location_of(BAD_RECORDS),
     };
-    operation.write_summary(&summary)?;
+    operation.write_summary(&summary).await?;
     if report.interrupted {
         operation.log("interrupted");
         return Err(Error::new(
             ErrorKind::Interrupted,
             format!(
                 "interrupted; finished chunks are recorded: resume with --resume {}",
-                operation.dir.display()
+                operation.location()
             ),
         ));
     }
@@ -375,6 +383,10 @@ impl Spec for LoadSpec {
     fn set_ids(&mut self, operation_id: String, run_id: String) {
         self.operation_id = operation_id;
         self.run_id = run_id;
+    }
+
+    fn operation_id(&self) -> &str {
+        &self.operation_id
     }
 
     fn contains(&self, done: &ChunkDone) -> bool {
@@ -574,6 +586,7 @@ async fn load(
         };
         let unit_name = units.get(outcome.done.unit).map_or("", |u| u.name.as_str());
         if !outcome.bad.is_empty() {
+            progress.bad_records(outcome.bad.len() as u64);
             let mut file = bad_file.lock().expect("bad file lock");
             for (position, original, reason) in &outcome.bad {
                 let line = serde_json::to_string(&BadRecord {
@@ -599,7 +612,8 @@ async fn load(
         report.read += outcome.done.records;
         report.written += outcome.done.written;
         report.failed += outcome.done.failed;
-        progress.add_rows(outcome.done.written);
+        progress.read(outcome.done.records, 0);
+        progress.written(outcome.done.written, 0);
         if outcome.unwritten > 0 {
             // Not recorded: a resumed run reads this chunk again and writes all of it.
             report.unwritten += outcome.unwritten;
@@ -610,7 +624,7 @@ async fn load(
                 report.unwritten_reason = outcome.unwritten_reason;
             }
         } else if outcome.done.unit != usize::MAX && !config.dry_run {
-            operation.record(&outcome.done)?;
+            operation.record(&outcome.done).await?;
         }
         if config.max_errors.exceeded(report.failed + report.unwritten, report.read) {
             report.too_many_errors = true;
@@ -728,9 +742,9 @@ fn done(chunk: &Chunk, records: u64, written: u64, failed: u64) -> ChunkDone {
 }
 
 /// The operation directory of a new load or the one being resumed, with the units it reads.
-pub fn open_operation(
-    log_dir: &std::path::Path,
-    resume: Option<&std::path::Path>,
+pub async fn open_operation(
+    log_dir: &Place,
+    resume: Option<&Place>,
     view: &ClusterView,
     source: &str,
     format: &str,
@@ -739,12 +753,12 @@ pub fn open_operation(
     let names: Vec<String> = units.iter().map(|u| u.name.clone()).collect();
     match resume {
         Some(dir) => {
-            let operation = Operation::<LoadSpec>::resume(dir)?;
+            let operation = Operation::<LoadSpec>::resume(dir).await?;
             let spec = &operation.spec;
             if spec.keyspace != view.table.name.keyspace || spec.table != view.table.name.table {
                 return Err(invalid(format!(
                     "--resume {}: that operation loads {}.{}, not {}",
-                    dir.display(),
+                    dir.describe(),
                     spec.keyspace,
                     spec.table,
                     view.table.name
@@ -753,7 +767,7 @@ pub fn open_operation(
             if spec.units != names || spec.format != format {
                 return Err(invalid(format!(
                     "--resume {}: the source changed since that operation started ({} {} units then, {} {} now); start a new load",
-                    dir.display(),
+                    dir.describe(),
                     spec.units.len(),
                     spec.format,
                     names.len(),
@@ -762,23 +776,29 @@ pub fn open_operation(
             }
             Ok(operation)
         }
-        None => Operation::create(
-            log_dir,
-            LoadSpec {
-                operation_id: String::new(),
-                run_id: String::new(),
-                keyspace: view.table.name.keyspace.clone(),
-                table: view.table.name.table.clone(),
-                source: source.to_string(),
-                format: format.to_string(),
-                units: names,
-            },
-        ),
+        None => {
+            Operation::create(
+                log_dir,
+                LoadSpec {
+                    operation_id: String::new(),
+                    run_id: String::new(),
+                    keyspace: view.table.name.keyspace.clone(),
+                    table: view.table.name.table.clone(),
+                    source: source.to_string(),
+                    format: format.to_string(),
+                    units: names,
+                },
+            )
+            .await
+        }
     }
 }
 
+/// Records that could not be loaded, in the operation directory.
+pub const BAD_RECORDS: &str = "bad.jsonl";
+
 pub fn bad_file(operation: &Operation<LoadSpec>) -> PathBuf {
-    operation.dir.join("bad.jsonl")
+    operation.dir.join(BAD_RECORDS)
 }
 
 fn invalid(message: impl Into<String>) -> Error {

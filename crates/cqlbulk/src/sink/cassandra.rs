@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use scylla::client::session::Session;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
@@ -16,9 +15,11 @@ use scylla::serialize::writers::RowWriter;
 use scylla::statement::Consistency;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::connect::one_line;
+use crate::progress::Progress;
+use crate::throttle::{Limits, Throttle};
 
 /// The values of a chunk's rows, encoded: one byte buffer and, per row and bound column,
 /// a range in it (`None`: unset, so no tombstone is written for a missing value).
@@ -140,7 +141,9 @@ pub struct Writer {
     successes: AtomicU64,
     /// Slots removed by `size_for_rows`, never given back.
     withheld_for_size: AtomicUsize,
-    next_send: Mutex<Instant>,
+    pace: Throttle,
+    /// Where requests are counted and timed.
+    progress: Arc<Progress>,
     pub retries: AtomicU64,
     pub overloads: AtomicU64,
 }
@@ -154,7 +157,9 @@ pub struct WriteFailure {
 }
 
 impl Writer {
-    pub fn new(session: Arc<Session>, options: WriteOptions) -> Writer {
+    pub fn new(session: Arc<Session>, options: WriteOptions, progress: Arc<Progress>) -> Writer {
+        let pace =
+            Throttle::new(Limits { max_rows_per_second: options.max_rows_per_second, ..Limits::default() });
         Writer {
             session,
             slots: Semaphore::new(options.max_in_flight.max(1)),
@@ -162,7 +167,8 @@ impl Writer {
             withheld: AtomicUsize::new(0),
             successes: AtomicU64::new(0),
             withheld_for_size: AtomicUsize::new(0),
-            next_send: Mutex::new(Instant::now()),
+            pace,
+            progress,
             retries: AtomicU64::new(0),
             overloads: AtomicU64::new(0),
         }
@@ -179,9 +185,11 @@ impl Writer {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.pace(members.len()).await;
+            self.pace.pace(members.len() as u64, 0).await;
             let permit = self.slots.acquire().await.expect("the semaphore is never closed");
+            let started = self.progress.request_started();
             let result = self.send(statement, rows, members).await;
+            self.progress.request_finished(started, result.is_ok());
             match result {
                 Ok(()) => {
                     drop(permit);
@@ -266,20 +274,6 @@ impl Writer {
         {
             self.slots.add_permits(1);
         }
-    }
-
-    /// Waits for this request's turn under `--max-rows-per-second`: each request books
-    /// `rows / rate` seconds of the schedule, so the rate holds however requests interleave.
-    async fn pace(&self, rows: usize) {
-        let Some(rate) = self.options.max_rows_per_second else { return };
-        let start = {
-            let mut next = self.next_send.lock().await;
-            // Idle time is not saved up: a pause does not earn a burst above the rate.
-            let start = (*next).max(Instant::now());
-            *next = start + Duration::from_secs_f64(rows as f64 / rate);
-            start
-        };
-        tokio::time::sleep_until(start.into()).await;
     }
 }
 

@@ -28,30 +28,12 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use crate::operation::SplitDone;
-use crate::storage::{ObjectStore, ObjectWriter};
+use crate::storage::ObjectWriter;
+pub use crate::storage::Place;
 
 pub use crate::compress::Compression;
 pub use crate::operation::WrittenFile;
 pub use format::{Format, FormatWriter, open_writer};
-
-/// Where a run's files go.
-#[derive(Clone, Debug)]
-pub enum Place {
-    /// A local directory (absolute).
-    Directory(PathBuf),
-    /// A prefix in a bucket.
-    Objects(ObjectStore),
-}
-
-impl Place {
-    /// The directory path or the `s3://` URL.
-    pub fn describe(&self) -> String {
-        match self {
-            Place::Directory(dir) => dir.display().to_string(),
-            Place::Objects(store) => store.url().to_string(),
-        }
-    }
-}
 
 /// File naming and rolling limits of a file destination.
 #[derive(Clone, Debug)]

@@ -31,6 +31,9 @@ use crate::operation::{SplitDone, WrittenFile};
 use crate::storage::StorageOptions;
 
 /// Rows all splits together hold in memory before spilling them (sorted) to local disk.
+/// The directory of spill files inside the operation directory (its local working copy).
+pub const SPILL_DIR: &str = "spill";
+
 const SPILL_BUFFER_BYTES: usize = 64 << 20;
 const MIN_SPLIT_BUFFER_BYTES: usize = 4 << 20;
 
