@@ -11,9 +11,10 @@ python3 harness/s3.py install
 python3 harness/postgres.py install
 python3 harness/azurite.py install
 python3 harness/gcs.py install
+python3 harness/pushgateway.py install
 python3 harness/venv.py >/dev/null
 # Leave no JVM behind, pass or fail.
-trap 'python3 harness/cluster.py stop; python3 harness/rest_catalog.py stop; python3 harness/s3.py stop; python3 harness/postgres.py stop; python3 harness/azurite.py stop; python3 harness/gcs.py stop' EXIT
+trap 'python3 harness/cluster.py stop; python3 harness/rest_catalog.py stop; python3 harness/s3.py stop; python3 harness/postgres.py stop; python3 harness/azurite.py stop; python3 harness/gcs.py stop; python3 harness/pushgateway.py stop' EXIT
 
 # The release profile, as scripts/demo.sh and bench/ build: one build of the dependencies
 # serves the demo, the tests and the benchmarks (a second profile cost ~20 minutes more
