@@ -4,16 +4,18 @@ mod cmd;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // A command line clap cannot parse is a fatal error (3), so that 2 can keep DSBulk's
     // meaning (too many errors); help and version are not errors.
-    let cli = match cmd::Cli::try_parse() {
+    let cli = match cmd::config::parse(std::env::args_os().collect()) {
         Ok(cli) => cli,
-        Err(err) => {
+        Err(cmd::config::ParseError::Clap(err)) => {
             let _ = err.print();
             return ExitCode::from(if err.use_stderr() { cmd::EXIT_FATAL } else { cmd::EXIT_OK });
+        }
+        Err(cmd::config::ParseError::Config(message)) => {
+            eprintln!("cqlbulk: error: {message}");
+            return ExitCode::from(cmd::EXIT_FATAL);
         }
     };
     init_logging(cli.verbose);

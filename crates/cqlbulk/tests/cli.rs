@@ -74,3 +74,72 @@ fn an_unreachable_host_is_one_line_and_exit_3() {
     }
     let _ = std::fs::remove_dir_all(url);
 }
+
+/// What: options come from a config file (`--config` or CQLBULK_CONFIG) and from
+/// CQLBULK_<OPTION> variables, a flag beating the environment beating the file: the file's
+/// keyspace, table and unreachable port are used (the error names 127.0.0.1:1); a bad
+/// page size in the file is overridden by the environment, and a flag's bad value beats a
+/// good environment one. Mistakes in the file are one line naming the file and line, and
+/// `config example` prints a file TOML reads. Why: jobs run from cron and Kubernetes keep
+/// their settings in files and the environment; the precedence must be predictable.
+#[test]
+fn options_come_from_a_config_file_and_the_environment() {
+    let dir = std::env::temp_dir().join(format!("cqlbulk-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cqlbulk.toml");
+    std::fs::write(
+        &file,
+        "# a job's settings\nhost = \"127.0.0.1\"\nport = 1\n\n[count]\nkeyspace = \"k\"\ntable = \"t\"\n\
+         connect-timeout = \"2s\"\npage-size = 0\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = common::cqlbulk_with_env(args, env);
+        (out.status.code(), stderr(&out))
+    };
+    // The file's page size of 0 is refused: the file is read.
+    let (code, err) = run(&["count", "--config", config], &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("--page-size") && err.contains('0'), "{err}");
+    // The environment beats the file: the run goes on to the file's unreachable port.
+    let (code, err) = run(&["count"], &[("CQLBULK_CONFIG", config), ("CQLBULK_PAGE_SIZE", "100")]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("127.0.0.1:1") && !err.contains("--page-size"), "{err}");
+    // A flag beats the environment.
+    let (code, err) =
+        run(&["count", "--config", config, "--page-size", "99999999999"], &[("CQLBULK_PAGE_SIZE", "100")]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("99999999999"), "{err}");
+
+    std::fs::write(&file, "keyspace = \"k\"\n\n[unload]\nformat = \"csv\"\nmax-rows-per-secnd = 5\n")
+        .unwrap();
+    let (code, err) = run(&["unload", "--config", config], &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "cqlbulk: error: {config}:5: max-rows-per-secnd: `unload` has no option --max-rows-per-secnd (see `cqlbulk config example`)"
+        )
+    );
+    std::fs::write(&file, "password = \"hunter2\"\n").unwrap();
+    let (code, err) = run(&["count", "--config", config], &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains(":1: password: secrets are not read from a config file") && !err.contains("hunter2"),
+        "{err}"
+    );
+
+    let example = cqlbulk(&["config", "example"]);
+    assert_eq!(example.status.code(), Some(0), "{}", stderr(&example));
+    std::fs::write(&file, stdout(&example)).unwrap();
+    let parsed = std::process::Command::new(common::python())
+        .args(["-c", "import sys, tomllib; tomllib.load(open(sys.argv[1], 'rb'))", config])
+        .output()
+        .unwrap();
+    assert!(parsed.status.success(), "{}", stderr(&parsed));
+    for section in ["[count]", "[unload]", "[load]", "[verify]", "[iceberg.expire]"] {
+        assert!(stdout(&example).contains(section), "{section} missing");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

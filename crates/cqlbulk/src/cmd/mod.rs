@@ -3,6 +3,7 @@
 //! Flags are parsed and validated here; `run()` of each subcommand turns them into the
 //! library's typed configs. Nothing touches the network until then.
 
+pub mod config;
 mod count;
 mod iceberg;
 mod load;
@@ -52,6 +53,12 @@ pub struct Cli {
     /// `cqlbulk=debug`) overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    /// Options from a TOML file (also CQLBULK_CONFIG): a flag beats CQLBULK_<OPTION> (e.g.
+    /// CQLBULK_MAX_ROWS_PER_SECOND), which beats the file, which beats the default. See
+    /// `cqlbulk config example`.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -61,6 +68,21 @@ pub enum Command {
     Load(load::Args),
     Verify(verify::Args),
     Iceberg(iceberg::Args),
+    Config(ConfigArgs),
+}
+
+/// Configuration files: `cqlbulk config example > cqlbulk.toml`.
+#[derive(clap::Args, Debug)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    what: ConfigCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print a config file with every option of every command, commented out at its
+    /// default.
+    Example,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -70,6 +92,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Load(args) => load::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Iceberg(args) => iceberg::run(args).await,
+        Command::Config(ConfigArgs { what: ConfigCommand::Example }) => {
+            print!("{}", config::example());
+            Ok(EXIT_OK)
+        }
     }
 }
 
