@@ -143,3 +143,34 @@ fn options_come_from_a_config_file_and_the_environment() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What: `completions` prints a script for each shell clap knows (bash's defines the
+/// `_cqlbulk` function and offers `unload`), and `man --dir` writes roff pages for the
+/// command and every subcommand, `cqlbulk-unload.1` naming `--max-rows-per-second`. Why:
+/// packaged tools ship completions and man pages; generated from the CLI, they cannot drift.
+#[test]
+fn completions_and_man_pages_come_from_the_cli() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = cqlbulk(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
+        assert!(stdout(&out).contains("unload"), "{shell} completion lacks unload");
+    }
+    assert!(stdout(&cqlbulk(&["completions", "bash"])).contains("_cqlbulk()"));
+    let dir = std::env::temp_dir().join(format!("cqlbulk-man-{}", std::process::id()));
+    let out = cqlbulk(&["man", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for page in [
+        "cqlbulk.1",
+        "cqlbulk-count.1",
+        "cqlbulk-unload.1",
+        "cqlbulk-load.1",
+        "cqlbulk-verify.1",
+        "cqlbulk-iceberg-expire.1",
+    ] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.starts_with(".ie \\n(.g .ds Aq") || text.contains(".TH"), "{page} is not roff");
+    }
+    let unload = std::fs::read_to_string(dir.join("cqlbulk-unload.1")).unwrap();
+    assert!(unload.contains("max\\-rows\\-per\\-second"), "{unload}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -69,6 +69,24 @@ pub enum Command {
     Verify(verify::Args),
     Iceberg(iceberg::Args),
     Config(ConfigArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
+}
+
+/// Print a shell completion script: `cqlbulk completions bash > /etc/bash_completion.d/cqlbulk`.
+#[derive(clap::Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+/// Write the man pages: cqlbulk.1 and one per command (cqlbulk-unload.1, …).
+#[derive(clap::Args, Debug)]
+pub struct ManArgs {
+    /// Directory to write them into (e.g. /usr/local/share/man/man1).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    dir: PathBuf,
 }
 
 /// Configuration files: `cqlbulk config example > cqlbulk.toml`.
@@ -92,6 +110,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Load(args) => load::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Iceberg(args) => iceberg::run(args).await,
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "cqlbulk", &mut std::io::stdout());
+            Ok(EXIT_OK)
+        }
+        Command::Man(args) => {
+            let written = write_man_pages(&args.dir)?;
+            eprintln!("man: {written} pages in {}", args.dir.display());
+            Ok(EXIT_OK)
+        }
         Command::Config(ConfigArgs { what: ConfigCommand::Example }) => {
             print!("{}", config::example());
             Ok(EXIT_OK)
@@ -475,4 +503,30 @@ pub async fn finish_metrics(exporter: &cqlbulk::metrics::Exporter) {
     if let Err(err) = exporter.finish().await {
         eprintln!("cqlbulk: warning: {err}");
     }
+}
+
+/// `cqlbulk.1` and a page per command and subcommand (`cqlbulk-iceberg-expire.1`).
+fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<usize> {
+    use anyhow::Context;
+    fn write(
+        command: &clap::Command,
+        name: String,
+        dir: &std::path::Path,
+        count: &mut usize,
+    ) -> anyhow::Result<()> {
+        let command = command.clone().name(name.clone());
+        let path = dir.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command.clone()).render(&mut page)?;
+        std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))?;
+        *count += 1;
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+            write(sub, format!("{name}-{}", sub.get_name()), dir, count)?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut count = 0;
+    write(&<Cli as clap::CommandFactory>::command(), "cqlbulk".to_string(), dir, &mut count)?;
+    Ok(count)
 }
