@@ -59,6 +59,7 @@ pub mod connect;
 pub mod count;
 pub mod error;
 pub mod load;
+pub mod logs;
 pub mod metrics;
 pub mod operation;
 pub mod progress;

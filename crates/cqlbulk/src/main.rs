@@ -18,7 +18,9 @@ fn main() -> ExitCode {
             return ExitCode::from(cmd::EXIT_FATAL);
         }
     };
-    init_logging(cli.verbose);
+    let json = cli.log_format == cmd::LogFormat::Json;
+    cqlbulk::logs::set_json(json);
+    init_logging(cli.verbose, json);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -33,7 +35,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("cqlbulk: error: {err:#}");
+            cqlbulk::logs::say("ERROR", &format!("cqlbulk: error: {err:#}"));
             ExitCode::from(cmd::exit_code(&err))
         }
     }
@@ -45,7 +47,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, json: bool) {
     let default = match verbose {
         // The driver logs every failed connection attempt; what matters reaches the user as
         // cqlbulk's own error.
@@ -55,5 +57,11 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CQLBULK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let logs =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    if json {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.init();
+    }
 }

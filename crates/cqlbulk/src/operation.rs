@@ -299,10 +299,15 @@ impl<S: Spec> Operation<S> {
     /// Appends a timestamped line to `operation.log`. Logging must not stop a run, so a
     /// failed write is ignored.
     pub fn log(&self, message: &str) {
-        let mut now = String::new();
-        crate::codec::text::write_timestamp(now_millis(), &mut now);
+        let line = if crate::logs::is_json() {
+            crate::logs::json_line("INFO", message)
+        } else {
+            let mut now = String::new();
+            crate::codec::text::write_timestamp(now_millis(), &mut now);
+            format!("{now} {message}")
+        };
         let mut file = self.log.lock().expect("log lock");
-        let _ = writeln!(file, "{now} {message}");
+        let _ = writeln!(file, "{line}");
     }
 
     /// Writes `summary.json`; an operation in object storage also gets its log and every

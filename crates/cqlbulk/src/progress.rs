@@ -413,7 +413,7 @@ impl PlainLine {
     fn print(&self) {
         let now = self.progress.snapshot();
         let eta = now.eta().map_or("unknown".to_string(), |d| format!("{}s", d.as_secs()));
-        eprintln!(
+        crate::say!(
             "{}: {:.1}% {}, {}/{} {}, {}, ETA {eta}",
             self.what,
             now.fraction * 100.0,

@@ -174,3 +174,33 @@ fn completions_and_man_pages_come_from_the_cli() {
     assert!(unload.contains("max\\-rows\\-per\\-second"), "{unload}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What: with `--log-format json` the one-line error of an unreachable host is one JSON
+/// object with timestamp, level ERROR and the same message. Why: log shippers (Kubernetes,
+/// Airflow) parse stderr line by line.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let out = cqlbulk(&[
+        "--log-format",
+        "json",
+        "count",
+        "-k",
+        "k",
+        "-t",
+        "t",
+        "-h",
+        "127.0.0.1",
+        "--port",
+        "1",
+        "--connect-timeout",
+        "2s",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    let line: serde_json::Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert!(line["message"].as_str().unwrap().contains("127.0.0.1:1"), "{line}");
+    assert!(line["timestamp"].is_string(), "{line}");
+}

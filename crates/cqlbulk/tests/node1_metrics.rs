@@ -75,7 +75,20 @@ async fn metrics_are_served_and_pushed() {
     let logs = root.join("logs");
     let listen = "127.0.0.1:19464";
     let child = Command::new(env!("CARGO_BIN_EXE_cqlbulk"))
-        .args(["unload", "-h", hosts(), "-k", &ks.name, "-t", "rows100k", "--format", "csv", "-q"])
+        .args([
+            "--log-format",
+            "json",
+            "unload",
+            "-h",
+            hosts(),
+            "-k",
+            &ks.name,
+            "-t",
+            "rows100k",
+            "--format",
+            "csv",
+        ])
+        .arg("-q")
         .args(["--url", root.join("csv").to_str().unwrap(), "--log-dir", logs.to_str().unwrap()])
         .args(["--max-rows-per-second", "40000", "--splits", "32", "--concurrency", "2"])
         .args(["--metrics-addr", listen, "--metrics-push", PUSHGATEWAY, "--metrics-push-interval", "1"])
@@ -120,6 +133,13 @@ async fn metrics_are_served_and_pushed() {
     let operation = std::fs::read_dir(&logs).unwrap().next().unwrap().unwrap().path();
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(operation.join("summary.json")).unwrap()).unwrap();
+    // --log-format json: the operation log is one JSON object per line too.
+    let log = std::fs::read_to_string(operation.join("operation.log")).unwrap();
+    for line in log.lines() {
+        let parsed: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(parsed["message"].is_string() && parsed["timestamp"].is_string(), "{line}");
+    }
+    assert!(log.contains("\"message\":\"start: "), "{log}");
     let figures = &summary["metrics"];
     assert_eq!(figures["rows_read"], 100_000, "{summary}");
     assert_eq!(figures["rows_written"], 100_000, "{summary}");

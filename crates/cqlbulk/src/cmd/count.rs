@@ -71,7 +71,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let table = &config.table;
     print_summary(&summary, args.by)?;
     if !args.scan.quiet {
-        eprintln!(
+        cqlbulk::say!(
             "count: {table}: {} rows in {} splits on {} node{}, {:.2}s, {} rows/s{}",
             summary.rows,
             summary.splits,
@@ -84,7 +84,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     }
     if !summary.errors.is_empty() {
         for failure in &summary.errors {
-            eprintln!("count: failed: {failure}");
+            cqlbulk::logs::say("ERROR", &format!("count: failed: {failure}"));
         }
         return Err(Error::new(
             ErrorKind::IncompleteScan,

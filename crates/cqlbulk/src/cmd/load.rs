@@ -316,7 +316,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let summary = result?;
     let table = &config.table;
     if !args.quiet || summary.failed > 0 {
-        eprintln!(
+        cqlbulk::say!(
             "load: {table}: read {}, written {}{}, failed {} in {:.2}s ({} rows/s{}); operation {}",
             summary.read,
             summary.written,
@@ -333,10 +333,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         );
     }
     if summary.counter && summary.written > 0 {
-        eprintln!("load: {table} is a counter table: loading the same rows again adds them again");
+        cqlbulk::say!("load: {table} is a counter table: loading the same rows again adds them again");
     }
     if summary.unwritten > 0 {
-        eprintln!(
+        cqlbulk::say!(
             "load: {} rows were not written: the cluster did not take them ({}); token ranges: {}; their chunks are not recorded: once the nodes are back, run the same command with --resume {}",
             summary.unwritten,
             summary.unwritten_reason.as_deref().unwrap_or("unknown error"),
@@ -348,18 +348,18 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     Ok(match summary.status {
         LoadStatus::TooManyErrors => {
             if summary.failed > 0 {
-                eprintln!(
+                cqlbulk::say!(
                     "load: stopped: {} bad records exceed --max-errors; see {bad}; fix them and run again (loaded rows are overwritten with the same values)",
                     summary.failed
                 );
             } else {
-                eprintln!("load: stopped: {} unwritten rows exceed --max-errors", summary.unwritten);
+                cqlbulk::say!("load: stopped: {} unwritten rows exceed --max-errors", summary.unwritten);
             }
             EXIT_TOO_MANY_ERRORS
         }
         LoadStatus::Incomplete => EXIT_COMPLETED_WITH_ERRORS,
         LoadStatus::CompleteWithErrors => {
-            eprintln!("load: {} records were not loaded; see {bad}", summary.failed);
+            cqlbulk::say!("load: {} records were not loaded; see {bad}", summary.failed);
             EXIT_COMPLETED_WITH_ERRORS
         }
         LoadStatus::Complete | LoadStatus::Interrupted => EXIT_OK,

@@ -59,6 +59,17 @@ pub struct Cli {
     /// `cqlbulk config example`.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Lines on stderr and in the operation log: `text`, or `json` (one object per line
+    /// with timestamp, level and message, for log shippers).
+    #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -117,7 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Man(args) => {
             let written = write_man_pages(&args.dir)?;
-            eprintln!("man: {written} pages in {}", args.dir.display());
+            cqlbulk::say!("man: {written} pages in {}", args.dir.display());
             Ok(EXIT_OK)
         }
         Command::Config(ConfigArgs { what: ConfigCommand::Example }) => {
@@ -501,7 +512,7 @@ impl MetricsArgs {
 /// stands).
 pub async fn finish_metrics(exporter: &cqlbulk::metrics::Exporter) {
     if let Err(err) = exporter.finish().await {
-        eprintln!("cqlbulk: warning: {err}");
+        cqlbulk::logs::say("WARN", &format!("cqlbulk: warning: {err}"));
     }
 }
 

@@ -337,7 +337,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let table = &config.table;
     if !args.scan.quiet {
         if summary.already_committed {
-            eprintln!(
+            cqlbulk::say!(
                 "unload: {table}: already committed as snapshot {} of {}; nothing to do",
                 summary.snapshot_id.unwrap_or_default(),
                 summary.iceberg_table.as_deref().unwrap_or_default()
@@ -348,7 +348,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             (Some(ident), Some(id)) => format!("; snapshot {id} of {ident}"),
             _ => String::new(),
         };
-        eprintln!(
+        cqlbulk::say!(
             "unload: {table}: {} rows, {} files, {:.1} MiB in {:.2}s ({} rows/s){snapshot}; operation {}",
             summary.rows,
             summary.files,
@@ -360,7 +360,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     }
     if summary.status == Status::Failed {
         for failure in &summary.errors {
-            eprintln!("unload: failed: {failure}");
+            cqlbulk::logs::say("ERROR", &format!("unload: failed: {failure}"));
         }
         return Err(Error::new(
             ErrorKind::IncompleteScan,

@@ -55,9 +55,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let summary = result?;
     let table = &config.table;
     for unreadable in &summary.unreadable {
-        eprintln!(
+        cqlbulk::say!(
             "verify: dataset record at {} cannot be compared: {}",
-            unreadable.position, unreadable.reason
+            unreadable.position,
+            unreadable.reason
         );
     }
     if summary.status == VerifyStatus::Same {
