@@ -3,7 +3,8 @@
 //!
 //! [`run`] is the whole job (what `cqlbulk count` calls).
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,12 +12,14 @@ use std::time::Duration;
 use cqlbulk_ring::TokenRange;
 use scylla::client::session::Session;
 use scylla::cluster::Node;
+use scylla::deserialize::row::ColumnIterator;
+use scylla::frame::response::result::ColumnType;
 use scylla::response::PagingState;
 use scylla::statement::prepared::PreparedStatement;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::cluster::{ClusterView, TableName};
+use crate::cluster::{ClusterView, TableName, quote_identifier};
 use crate::connect::{ConnectionConfig, request_error};
 use crate::error::{Error, ErrorKind, Result, unless_cancelled};
 use crate::progress::{Observer, Progress, Work};
@@ -29,6 +32,17 @@ pub struct CountConfig {
     pub table: TableName,
     pub scan: ScanConfig,
     pub method: CountMethod,
+    /// Also find the largest partitions, by rows: this many (DSBulk's `count -stats
+    /// partitions`). Reads every row's partition key, like [`CountMethod::Fetch`].
+    pub top_partitions: Option<usize>,
+}
+
+/// A partition and its rows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionCount {
+    /// The partition key, `name=value, …`.
+    pub key: String,
+    pub rows: u64,
 }
 
 /// How rows are counted in a split.
@@ -76,6 +90,9 @@ pub struct CountSummary {
     pub ranges: Vec<RangeCount>,
     /// One line per token range that could not be read.
     pub errors: Vec<String>,
+    /// The largest partitions, most rows first, when asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_partitions: Vec<PartitionCount>,
     /// Every figure of the run (what metrics export).
     #[serde(default)]
     pub metrics: crate::progress::Figures,
@@ -117,7 +134,7 @@ pub async fn run(
     let plan = ScanPlan::new(&view, &config.scan)?;
     let progress = Arc::new(Progress::new(Work::Ring, plan.splits.len()));
     observer.started("count", progress.clone());
-    let counted = count(&session, &view, &plan, config.method, config.connection.page_size, &progress);
+    let counted = count(&session, &view, &plan, config, &progress);
     let report = tokio::select! {
         report = counted => report,
         () = cancel.cancelled() => {
@@ -142,6 +159,7 @@ pub async fn run(
         rows_per_second: rows as f64 / elapsed_seconds.max(1e-3),
         ranges: report.ranges,
         errors: report.failures.iter().map(ToString::to_string).collect(),
+        top_partitions: report.top_partitions,
         metrics: progress.figures(),
     })
 }
@@ -149,6 +167,7 @@ pub async fn run(
 /// Every split's rows, and the splits that could not be read.
 struct CountReport {
     ranges: Vec<RangeCount>,
+    top_partitions: Vec<PartitionCount>,
     failures: Vec<Error>,
     retries: u64,
     elapsed: Duration,
@@ -159,15 +178,18 @@ async fn count(
     session: &Session,
     view: &ClusterView,
     plan: &ScanPlan,
-    method: CountMethod,
-    page_size: i32,
+    config: &CountConfig,
     progress: &Progress,
 ) -> Result<CountReport> {
+    let (method, page_size, top) = (config.method, config.connection.page_size, config.top_partitions);
     let table = &view.table;
     let token = table.token_expression();
-    let selection = match method {
-        CountMethod::Server => "count(*)".to_string(),
-        CountMethod::Fetch => token.clone(),
+    let selection = match (method, top) {
+        (_, Some(_)) => {
+            table.partition_key.iter().map(|c| quote_identifier(c)).collect::<Vec<_>>().join(", ")
+        }
+        (CountMethod::Server, None) => "count(*)".to_string(),
+        (CountMethod::Fetch, None) => token.clone(),
     };
     let cql = format!("SELECT {selection} FROM {} WHERE {token} > ? AND {token} <= ?", table.name.cql());
     let mut statement = session
@@ -178,7 +200,19 @@ async fn count(
     statement.set_is_idempotent(true);
     let statement = &statement;
     let attempts = plan.max_attempts;
+    let key_columns: Vec<(String, ColumnType<'static>)> = statement
+        .get_current_result_set_col_specs()
+        .get()
+        .iter()
+        .map(|spec| (spec.name().to_string(), spec.typ().clone().into_owned()))
+        .collect();
     let reports = scan::run(plan, progress, |split| async move {
+        if let Some(top) = top {
+            let (rows, largest) =
+                count_partitions(session, statement, split, attempts, progress, top).await?;
+            progress.read(rows, 0);
+            return Ok((rows, largest));
+        }
         match method {
             CountMethod::Server => {
                 let rows = split
@@ -192,23 +226,35 @@ async fn count(
             CountMethod::Fetch => count_fetched(session, statement, split, attempts, progress).await,
         }
         .inspect(|rows| progress.read(*rows, 0))
+        .map(|rows| (rows, Vec::new()))
     })
     .await;
     let mut ranges = Vec::with_capacity(reports.len());
     let mut failures = Vec::new();
+    let mut largest = Largest::new(top.unwrap_or(0));
     for report in reports {
         match report.result {
-            Ok(rows) => ranges.push(RangeCount {
-                start: report.split.range.start(),
-                end: report.split.range.end(),
-                primary: report.split.primary.address.ip(),
-                rows,
-            }),
+            Ok((rows, partitions)) => {
+                for (rows, key) in partitions {
+                    largest.offer(rows, key);
+                }
+                ranges.push(RangeCount {
+                    start: report.split.range.start(),
+                    end: report.split.range.end(),
+                    primary: report.split.primary.address.ip(),
+                    rows,
+                })
+            }
             Err(err) => failures.push(err.context(&table.name)),
         }
     }
     let now = progress.snapshot();
-    Ok(CountReport { ranges, failures, retries: now.retries, elapsed: now.elapsed })
+    let top_partitions = largest
+        .into_sorted()
+        .into_iter()
+        .map(|(rows, key)| PartitionCount { key: crate::codec::key::describe_key(&key_columns, &key), rows })
+        .collect();
+    Ok(CountReport { ranges, top_partitions, failures, retries: now.retries, elapsed: now.elapsed })
 }
 
 async fn count_on_server(
@@ -266,5 +312,122 @@ async fn count_fetched(
             std::ops::ControlFlow::Continue(state) => paging = state,
             std::ops::ControlFlow::Break(()) => return Ok(rows),
         }
+    }
+}
+
+/// The `n` partitions with the most rows seen so far (ties: the smaller key first).
+struct Largest {
+    n: usize,
+    heap: BinaryHeap<Reverse<(u64, Reverse<Vec<u8>>)>>,
+}
+
+impl Largest {
+    fn new(n: usize) -> Largest {
+        Largest { n, heap: BinaryHeap::new() }
+    }
+
+    fn offer(&mut self, rows: u64, key: Vec<u8>) {
+        if self.n == 0 {
+            return;
+        }
+        let entry = Reverse((rows, Reverse(key)));
+        if self.heap.len() < self.n {
+            self.heap.push(entry);
+        } else if self.heap.peek().is_some_and(|smallest| entry < *smallest) {
+            self.heap.pop();
+            self.heap.push(entry);
+        }
+    }
+
+    /// Most rows first.
+    fn into_sorted(self) -> Vec<(u64, Vec<u8>)> {
+        let mut all: Vec<(u64, Vec<u8>)> =
+            self.heap.into_iter().map(|Reverse((rows, Reverse(key)))| (rows, key)).collect();
+        all.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        all
+    }
+}
+
+/// Pages through the split's partition keys (rows of a partition come together, in token
+/// order) and counts each partition's rows. Returns the split's rows and its `top`
+/// largest partitions as (rows, key bytes).
+async fn count_partitions(
+    session: &Session,
+    statement: &PreparedStatement,
+    split: &Split,
+    attempts: u32,
+    progress: &Progress,
+    top: usize,
+) -> Result<(u64, Vec<(u64, Vec<u8>)>)> {
+    let mut largest = Largest::new(top);
+    let mut current: Option<(Vec<u8>, u64)> = None;
+    let mut rows = 0u64;
+    let mut paging = PagingState::start();
+    loop {
+        let (keys, next) = split
+            .request(attempts, progress, |node| {
+                let paging = paging.clone();
+                async move {
+                    let routed = routed_to(statement, node);
+                    let (result, next) = session
+                        .execute_single_page(&routed, (split.range.start(), split.range.end()), paging)
+                        .await
+                        .map_err(request_error)?;
+                    let page = result.into_rows_result().map_err(|e| {
+                        Error::new(ErrorKind::Query, format!("the key query returned no rows: {e}"))
+                    })?;
+                    let mut keys = Vec::with_capacity(page.rows_num());
+                    let undecodable = |e: &dyn std::fmt::Display| {
+                        Error::new(ErrorKind::Query, format!("cannot decode a key: {e}"))
+                    };
+                    for row in page.rows::<ColumnIterator>().map_err(|e| undecodable(&e))? {
+                        let mut cells = Vec::new();
+                        for column in row.map_err(|e| undecodable(&e))? {
+                            cells.push(column.map_err(|e| undecodable(&e))?.slice.map(|s| s.as_slice()));
+                        }
+                        keys.push(crate::codec::key::key_bytes(cells.into_iter()));
+                    }
+                    Ok((keys, next))
+                }
+            })
+            .await?;
+        rows += keys.len() as u64;
+        split.throttle.pace(keys.len() as u64, 0).await;
+        for key in keys {
+            match &mut current {
+                Some((same, count)) if *same == key => *count += 1,
+                _ => {
+                    if let Some((done, count)) = current.replace((key, 1)) {
+                        largest.offer(count, done);
+                    }
+                }
+            }
+        }
+        match next.into_paging_control_flow() {
+            std::ops::ControlFlow::Continue(state) => paging = state,
+            std::ops::ControlFlow::Break(()) => break,
+        }
+    }
+    if let Some((key, count)) = current {
+        largest.offer(count, key);
+    }
+    Ok((rows, largest.into_sorted()))
+}
+
+#[cfg(test)]
+mod largest_tests {
+    use super::Largest;
+
+    /// What: of partitions offered in any order, the n with most rows are kept, most first,
+    /// ties by key. Why: `--by partition --top N` must name the true largest partitions.
+    #[test]
+    fn keeps_the_largest() {
+        let mut largest = Largest::new(3);
+        for (rows, key) in [(5, "a"), (9, "b"), (1, "c"), (9, "a"), (7, "d"), (2, "e")] {
+            largest.offer(rows, key.as_bytes().to_vec());
+        }
+        let kept: Vec<(u64, String)> =
+            largest.into_sorted().into_iter().map(|(r, k)| (r, String::from_utf8(k).unwrap())).collect();
+        assert_eq!(kept, vec![(9, "a".into()), (9, "b".into()), (7, "d".into())]);
     }
 }

@@ -20,8 +20,6 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::{ClusterView, TableName, quote_identifier};
-use crate::codec::decode::BatchBuilder;
-use crate::codec::text::ColumnText;
 use crate::connect::ConnectionConfig;
 use crate::error::{Error, ErrorKind, Result, unless_cancelled};
 use crate::load::{Preserve, RowPlan, encode_chunk, plan_columns};
@@ -328,52 +326,14 @@ impl RowShape {
 
     /// A row's primary key as its canonical bytes (to match rows of both sides).
     pub fn key_bytes<'a>(&self, cell: impl Fn(usize) -> Option<&'a [u8]>) -> Vec<u8> {
-        let mut out = Vec::new();
-        for &column in &self.key {
-            match cell(column) {
-                Some(bytes) => {
-                    out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
-                    out.extend_from_slice(bytes);
-                }
-                None => out.extend_from_slice(&(-1i32).to_be_bytes()),
-            }
-        }
-        out
+        crate::codec::key::key_bytes(self.key.iter().map(|&column| cell(column)))
     }
 
     /// `id=5, ck=2026-01-01T00:00:00Z`, from key bytes made by `key_bytes`.
     pub fn describe_key(&self, key: &[u8]) -> String {
         let columns: Vec<(String, ColumnType<'static>)> =
             self.key.iter().map(|&c| (self.names[c].clone(), self.types[c].clone())).collect();
-        let mut builder = BatchBuilder::new(&columns);
-        let mut rest = key;
-        let mut values = Vec::new();
-        for _ in &columns {
-            let len = i32::from_be_bytes(rest[..4].try_into().expect("4 bytes"));
-            rest = &rest[4..];
-            if len < 0 {
-                values.push(None);
-            } else {
-                values.push(Some(&rest[..len as usize]));
-                rest = &rest[len as usize..];
-            }
-        }
-        if builder.append_row(values).is_err() {
-            return "(undecodable key)".into();
-        }
-        let batch = builder.finish();
-        let mut parts = Vec::new();
-        for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
-            let text = ColumnText::new(array, field);
-            let mut value = String::new();
-            if text.is_null(0) {
-                value.push_str("null");
-            } else {
-                text.write_text(0, &mut value);
-            }
-            parts.push(format!("{}={value}", field.name()));
-        }
-        parts.join(", ")
+        crate::codec::key::describe_key(&columns, key)
     }
 }
 

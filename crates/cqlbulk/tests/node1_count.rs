@@ -198,3 +198,52 @@ async fn interrupt_exits_4() {
     assert!(stdout(&out).is_empty(), "printed a total: {}", stdout(&out));
     assert!(stderr(&out).contains("interrupted"));
 }
+
+/// What: `count --by partition --top 3` on a table with a composite partition key
+/// `((tenant text, day date), seq)` whose partitions hold 1..=40 rows (and one tenant name
+/// full of quotes, commas and a newline holding the most): prints the three largest
+/// partitions, most rows first, each named by its key, then the exact total. Why: finding
+/// the partitions that hurt a cluster is what operators use DSBulk's partition stats for.
+#[tokio::test(flavor = "multi_thread")]
+async fn count_by_partition_names_the_largest() {
+    let ks = TestKeyspace::connect(hosts(), "by_partition", SIMPLE_RF1).await;
+    ks.execute(
+        "CREATE TABLE {ks}.t (tenant text, day date, seq int, v int, PRIMARY KEY ((tenant, day), seq))",
+    )
+    .await;
+    let insert = ks.prepare("INSERT INTO {ks}.t (tenant, day, seq, v) VALUES (?, ?, ?, 0)").await;
+    let odd = "it's, \"odd\"\nname";
+    let mut rows = Vec::new();
+    for partition in 1..=40i32 {
+        let tenant = if partition == 40 { odd.to_string() } else { format!("t{partition}") };
+        let day = scylla::value::CqlDate((1u32 << 31) + partition as u32);
+        for seq in 0..partition {
+            rows.push((tenant.clone(), day, seq));
+        }
+    }
+    let total: usize = rows.len();
+    insert_all(&ks.session, &insert, rows).await;
+    let printed = expect_success(&cqlbulk(&[
+        "count",
+        "-h",
+        hosts(),
+        "-k",
+        &ks.name,
+        "-t",
+        "t",
+        "--by",
+        "partition",
+        "--top",
+        "3",
+        "--splits",
+        "7",
+        "-q",
+    ]));
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 4, "{printed}");
+    assert!(lines[0].starts_with("40 tenant=") && lines[0].ends_with(", day=1970-02-10"), "{printed}");
+    assert!(lines[0].contains("it's"), "{printed}");
+    assert_eq!(lines[1], "39 tenant=t39, day=1970-02-09", "{printed}");
+    assert_eq!(lines[2], "38 tenant=t38, day=1970-02-08", "{printed}");
+    assert_eq!(lines[3], format!("total {total}"));
+}

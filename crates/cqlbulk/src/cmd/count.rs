@@ -22,10 +22,15 @@ pub struct Args {
     #[command(flatten)]
     scan: ScanArgs,
 
-    /// Also print the rows of each token range (`range`) or of each node (`host`, ranges
-    /// counted under their primary replica).
+    /// Also print the rows of each token range (`range`), of each node (`host`, ranges
+    /// counted under their primary replica), or of the largest partitions (`partition`,
+    /// see --top; this reads every row's partition key, like --method fetch).
     #[arg(long, value_name = "WHAT")]
     by: Option<Breakdown>,
+
+    /// With --by partition: how many of the largest partitions to print.
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    top: u32,
 
     /// `server`: the replica counts each range with count(*) and sends one number back.
     /// `fetch`: page through the partition-key tokens of every row and count them here
@@ -45,6 +50,7 @@ pub struct Args {
 enum Breakdown {
     Range,
     Host,
+    Partition,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -62,6 +68,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             Method::Server => CountMethod::Server,
             Method::Fetch => CountMethod::Fetch,
         },
+        top_partitions: matches!(args.by, Some(Breakdown::Partition)).then_some(args.top as usize),
     };
     let display = Display::new(args.scan.progress());
     let exporter = args.metrics.exporter("count", &config.table).await?;
@@ -111,6 +118,12 @@ fn print_summary(summary: &CountSummary, by: Option<Breakdown>) -> std::io::Resu
         Some(Breakdown::Host) => {
             for (host, rows) in summary.by_host() {
                 writeln!(out, "{host} {rows}")?;
+            }
+            writeln!(out, "total {}", summary.total())?;
+        }
+        Some(Breakdown::Partition) => {
+            for partition in &summary.top_partitions {
+                writeln!(out, "{} {}", partition.rows, partition.key)?;
             }
             writeln!(out, "total {}", summary.total())?;
         }

@@ -5,6 +5,7 @@
 
 pub mod decode;
 pub mod encode;
+pub mod key;
 pub mod parse;
 pub mod text;
 pub mod types;
