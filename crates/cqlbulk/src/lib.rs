@@ -58,6 +58,7 @@ pub mod compress;
 pub mod connect;
 pub mod count;
 pub mod error;
+pub mod keyspace;
 pub mod load;
 pub mod logs;
 pub mod metrics;

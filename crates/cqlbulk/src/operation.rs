@@ -269,6 +269,15 @@ impl<S: Spec> Operation<S> {
         }
     }
 
+    /// Where the operation is, as a place other operations can be kept in.
+    pub fn place(&self) -> Result<Place> {
+        match &self.remote {
+            Some(remote) if remote.prefix.is_empty() => Ok(Place::Objects(remote.store.clone())),
+            Some(remote) => remote.store.child(&remote.prefix).map(Place::Objects),
+            None => Ok(Place::Directory(self.dir.clone())),
+        }
+    }
+
     /// Where file `name` of the operation is (or goes, for one in object storage, when the
     /// summary is written).
     pub fn location_of(&self, name: &str) -> String {
@@ -438,7 +447,8 @@ fn new_ids(keyspace: &str, table: &str, verb: &str) -> (String, String) {
     let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
     let suffix = format!("{:04x}", rand::random::<u16>());
     let run_id = format!("{digits}{suffix}");
-    (format!("{verb}-{keyspace}.{table}-{}-{}-{suffix}", &digits[..8], &digits[8..14]), run_id)
+    let what = if table.is_empty() { keyspace.to_string() } else { format!("{keyspace}.{table}") };
+    (format!("{verb}-{what}-{}-{}-{suffix}", &digits[..8], &digits[8..14]), run_id)
 }
 
 #[cfg(test)]

@@ -111,6 +111,34 @@ pub async fn read_table(
     Ok((replication, schema))
 }
 
+/// The tables and the materialized views of `keyspace`, sorted; an error naming the known
+/// keyspaces when there is no such keyspace.
+pub async fn list_keyspace(session: &Session, keyspace: &str) -> Result<(Vec<String>, Vec<String>)> {
+    let exists: Vec<(String,)> = select(
+        session,
+        "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+        (keyspace,),
+    )
+    .await?;
+    if exists.is_empty() {
+        let known: Vec<(String,)> =
+            select(session, "SELECT keyspace_name FROM system_schema.keyspaces", ()).await?;
+        let known: Vec<&str> = known.iter().map(|(k,)| k.as_str()).collect();
+        return Err(not_found("keyspace", keyspace, keyspace, &known));
+    }
+    let tables: Vec<(String,)> =
+        select(session, "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", (keyspace,))
+            .await?;
+    let views: Vec<(String,)> =
+        select(session, "SELECT view_name FROM system_schema.views WHERE keyspace_name = ?", (keyspace,))
+            .await?;
+    let mut tables: Vec<String> = tables.into_iter().map(|(t,)| t).collect();
+    let mut views: Vec<String> = views.into_iter().map(|(v,)| v).collect();
+    tables.sort();
+    views.sort();
+    Ok((tables, views))
+}
+
 /// Runs a schema query at consistency ONE: `system_schema` is local to each node.
 async fn select<R>(
     session: &Session,

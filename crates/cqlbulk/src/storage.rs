@@ -89,6 +89,38 @@ impl Place {
             Place::Objects(store) => store.url().to_string(),
         }
     }
+
+    /// The directory or prefix `name` inside this one.
+    pub fn child(&self, name: &str) -> Result<Place> {
+        Ok(match self {
+            Place::Directory(dir) => Place::Directory(dir.join(name)),
+            Place::Objects(store) => Place::Objects(store.child(name)?),
+        })
+    }
+
+    /// The names directly inside: entries of a directory (none when it does not exist),
+    /// first path segments of the objects under a prefix.
+    pub async fn child_names(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = match self {
+            Place::Directory(dir) => match std::fs::read_dir(dir) {
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(Error::io(dir.display(), e)),
+            },
+            Place::Objects(store) => store
+                .list()
+                .await?
+                .into_iter()
+                .filter_map(|(name, _)| name.split('/').next().map(str::to_string))
+                .collect(),
+        };
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
 }
 
 impl From<&str> for Place {
@@ -102,6 +134,8 @@ impl From<&str> for Place {
 #[derive(Clone)]
 pub struct ObjectStore {
     operator: Operator,
+    /// How it was opened: a prefix inside it opens the same way.
+    options: std::sync::Arc<StorageOptions>,
     /// `s3://bucket/prefix` (or `az://`, `gs://`), without a trailing slash: for messages.
     url: String,
 }
@@ -201,11 +235,16 @@ impl ObjectStore {
         } else {
             format!("{scheme}://{container}/{prefix}")
         };
-        Ok(ObjectStore { operator, url })
+        Ok(ObjectStore { operator, options: std::sync::Arc::new(options.clone()), url })
     }
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The store at the prefix `name` inside this one.
+    pub fn child(&self, name: &str) -> Result<ObjectStore> {
+        ObjectStore::open(&self.url_of(name.trim_matches('/')), &self.options)
     }
 
     /// `s3://bucket/prefix/name`.

@@ -70,6 +70,34 @@ impl Output {
         }
     }
 
+    /// Where one table of a whole-keyspace unload goes: `<dir>/<table>` or the Iceberg table
+    /// of that name in the namespace.
+    pub fn for_table(&self, table: &str) -> Result<Output> {
+        Ok(match self {
+            Output::Directory { place, format, compression, max_rows_per_file, max_bytes_per_file } => {
+                Output::Directory {
+                    place: place.child(&file_name_part(table))?,
+                    format: format.clone(),
+                    compression: *compression,
+                    max_rows_per_file: *max_rows_per_file,
+                    max_bytes_per_file: *max_bytes_per_file,
+                }
+            }
+            Output::Iceberg { export, files } => {
+                let mut export = export.clone();
+                export.table = table.to_string();
+                Output::Iceberg { export, files: *files }
+            }
+            Output::Discard => Output::Discard,
+            Output::Stdout { .. } => {
+                return Err(Error::new(
+                    ErrorKind::BadInput,
+                    "a whole keyspace goes to files or Iceberg tables: give --url DIR or --warehouse, or -t TABLE for stdout",
+                ));
+            }
+        })
+    }
+
     /// Where the rows go, as the operation records it: resume must name the same.
     pub fn describe(&self) -> String {
         match self {
@@ -682,4 +710,52 @@ pub fn resume_plan(
         max_attempts: base.max_attempts,
         throttle: base.throttle.clone(),
     })
+}
+
+/// Unloads every table of `config.table.keyspace` (its table name is not used), each to
+/// [`Output::for_table`], under one keyspace operation (see [`crate::keyspace`]). A table
+/// that fails is recorded and the next one runs; the summary says which.
+pub async fn run_keyspace(
+    config: &UnloadConfig,
+    observer: &dyn Observer,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<crate::keyspace::KeyspaceSummary> {
+    use crate::keyspace::{TableOutcome, needs_table, run_tables, tables_of};
+    if config.selection.columns.is_some() || config.selection.query.is_some() {
+        return Err(needs_table("--columns or --query"));
+    }
+    config.output.for_table("t")?;
+    let keyspace = &config.table.keyspace;
+    let session = unless_cancelled(cancel, config.connection.connect(keyspace)).await?;
+    let (tables, skipped) = tables_of(&session, keyspace).await?;
+    drop(session);
+    let target = format!("{} as {}", config.output.describe(), config.output.format_name());
+    run_tables(
+        "unload",
+        keyspace,
+        tables,
+        skipped,
+        target,
+        &config.log_dir,
+        config.resume.as_ref(),
+        cancel,
+        |run| async move {
+            let table_config = UnloadConfig {
+                table: TableName::new(keyspace, &run.table),
+                output: config.output.for_table(&run.table)?,
+                log_dir: run.log_dir,
+                resume: run.resume,
+                ..config.clone()
+            };
+            let summary = self::run(&table_config, observer, cancel).await?;
+            Ok(TableOutcome {
+                table: run.table,
+                status: summary.status.as_str().to_string(),
+                rows: summary.rows,
+                operation: summary.operation_dir.clone(),
+                error: summary.errors.first().cloned(),
+            })
+        },
+    )
+    .await
 }

@@ -60,6 +60,7 @@ enum Method {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
+    args.connection.require_table("count")?;
     let config = CountConfig {
         connection: args.connection.connection_config(scylla::statement::Consistency::LocalOne)?,
         table: args.connection.table_name(),

@@ -310,6 +310,18 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         ProgressStyleChoice::Auto { interval: Duration::from_secs(args.progress_interval.max(1)) }
     });
+    if args.connection.table.is_none() {
+        if args.source.iceberg_table.is_some() {
+            bail!(
+                "--iceberg-table names one table: give -t TABLE, or leave it out to load every table of the namespace"
+            );
+        }
+        let exporter = args.metrics.exporter("load", &config.table).await?;
+        let result =
+            load::run_keyspace(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
+        super::finish_metrics(&exporter).await;
+        return super::report_keyspace(&result?, args.quiet);
+    }
     let exporter = args.metrics.exporter("load", &config.table).await?;
     let result = load::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
     super::finish_metrics(&exporter).await;

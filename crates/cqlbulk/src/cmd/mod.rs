@@ -151,9 +151,11 @@ pub struct ConnectionArgs {
     #[arg(short = 'k', long, value_name = "NAME")]
     pub keyspace: String,
 
-    /// Table to operate on (case-sensitive, as stored in the schema).
+    /// Table to operate on (case-sensitive, as stored in the schema). unload and load
+    /// without it move every table of the keyspace, each in its own directory (or Iceberg
+    /// table) under --url (or the namespace), with one operation to resume.
     #[arg(short = 't', long, value_name = "NAME")]
-    pub table: String,
+    pub table: Option<String>,
 
     /// Contact points, comma-separated, each `host` or `host:port`. The rest of the cluster
     /// is discovered from them.
@@ -232,8 +234,17 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
+    /// The table, or an empty name for the whole keyspace (unload, load).
     pub fn table_name(&self) -> cqlbulk::cluster::TableName {
-        cqlbulk::cluster::TableName::new(&self.keyspace, &self.table)
+        cqlbulk::cluster::TableName::new(&self.keyspace, self.table.as_deref().unwrap_or_default())
+    }
+
+    /// For commands that work on one table only.
+    pub fn require_table(&self, command: &str) -> anyhow::Result<()> {
+        if self.table.is_none() {
+            anyhow::bail!("{command} works on one table: give -t TABLE");
+        }
+        Ok(())
     }
 
     /// The connection settings; `consistency` unless --consistency says otherwise.
@@ -540,4 +551,59 @@ fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<usize> {
     let mut count = 0;
     write(&<Cli as clap::CommandFactory>::command(), "cqlbulk".to_string(), dir, &mut count)?;
     Ok(count)
+}
+
+/// Prints what a whole-keyspace run did, a line per table and per skipped one; a table
+/// that did not complete makes it exit 1 with the resume command.
+pub fn report_keyspace(summary: &cqlbulk::keyspace::KeyspaceSummary, quiet: bool) -> anyhow::Result<u8> {
+    let command = &summary.command;
+    for line in &summary.skipped {
+        cqlbulk::say!("{command}: skipped {}.{line}", summary.keyspace);
+    }
+    if !quiet {
+        for table in &summary.tables {
+            cqlbulk::say!(
+                "{command}: {}.{}: {}, {} rows; operation {}",
+                summary.keyspace,
+                table.table,
+                table.status,
+                table.rows,
+                table.operation
+            );
+        }
+        cqlbulk::say!(
+            "{command}: keyspace {}: {} tables, {} rows in {:.2}s; operation {}",
+            summary.keyspace,
+            summary.tables.len(),
+            summary.rows,
+            summary.elapsed_seconds,
+            summary.operation_dir
+        );
+    }
+    let failed: Vec<String> = summary
+        .failed()
+        .map(|t| {
+            format!(
+                "{} ({}{})",
+                t.table,
+                t.status,
+                t.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            )
+        })
+        .collect();
+    if failed.is_empty() {
+        return Ok(EXIT_OK);
+    }
+    Err(Error::new(
+        ErrorKind::IncompleteScan,
+        format!(
+            "keyspace {}: {} of {} tables did not complete: {}; after fixing the cause, resume with --resume {}",
+            summary.keyspace,
+            failed.len(),
+            summary.tables.len(),
+            failed.join("; "),
+            summary.operation_dir
+        ),
+    )
+    .into())
 }

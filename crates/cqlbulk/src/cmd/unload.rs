@@ -330,6 +330,18 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         resume: args.resume.as_deref().map(|r| Place::parse(r, &args.storage.options())).transpose()?,
     };
     let display = Display::new(args.scan.progress());
+    if args.connection.table.is_none() {
+        if args.iceberg_table.is_some() {
+            bail!(
+                "--iceberg-table names one table: give -t TABLE, or leave it out to export every table under its own name"
+            );
+        }
+        let exporter = args.metrics.exporter("unload", &config.table).await?;
+        let result =
+            unload::run_keyspace(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
+        super::finish_metrics(&exporter).await;
+        return super::report_keyspace(&result?, args.scan.quiet);
+    }
     let exporter = args.metrics.exporter("unload", &config.table).await?;
     let result = unload::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
     super::finish_metrics(&exporter).await;

@@ -38,6 +38,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
+    args.connection.require_table("verify")?;
     let table = args.connection.table_name();
     let (source, mapping) = args.source.resolve(&table)?;
     let config = VerifyConfig {

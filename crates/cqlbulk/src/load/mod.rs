@@ -830,3 +830,75 @@ fn unwritten_ranges(view: &ClusterView, tokens: &[i64]) -> String {
     let more = hit.len().saturating_sub(shown.len());
     if more > 0 { format!("{} and {more} more", shown.join("; ")) } else { shown.join("; ") }
 }
+
+/// Loads every table of `config.table.keyspace` (its table name is not used) that the
+/// source holds ([`Source::for_table`]: `<url>/<table>`, or the Iceberg table of that name),
+/// under one keyspace operation (see [`crate::keyspace`]). Tables the source lacks are
+/// skipped with a line; a table that fails is recorded and the next one runs.
+pub async fn run_keyspace(
+    config: &LoadConfig,
+    observer: &dyn Observer,
+    cancel: &CancellationToken,
+) -> Result<crate::keyspace::KeyspaceSummary> {
+    use crate::keyspace::{TableOutcome, needs_table, run_tables, tables_of};
+    if config.mapping.is_some() {
+        return Err(needs_table("--mapping"));
+    }
+    let keyspace = &config.table.keyspace;
+    let session = unless_cancelled(cancel, config.connection.connect(keyspace)).await?;
+    let (tables, mut skipped) = tables_of(&session, keyspace).await?;
+    drop(session);
+    let mut present = Vec::new();
+    for table in tables {
+        match config.source.for_table(&table).await? {
+            Some(_) => present.push(table),
+            None => skipped.push(format!("{table}: nothing for it in the source")),
+        }
+    }
+    let target = format!("{} ({})", describe_source(&config.source), config.source.format_name());
+    run_tables(
+        "load",
+        keyspace,
+        present,
+        skipped,
+        target,
+        &config.log_dir,
+        config.resume.as_ref(),
+        cancel,
+        |run| async move {
+            let source = config.source.for_table(&run.table).await?.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::BadInput,
+                    format!("{}: the source no longer holds this table", run.table),
+                )
+            })?;
+            let table_config = LoadConfig {
+                table: TableName::new(keyspace, &run.table),
+                source,
+                log_dir: run.log_dir,
+                resume: run.resume,
+                ..config.clone()
+            };
+            let summary = self::run(&table_config, observer, cancel).await?;
+            Ok(TableOutcome {
+                table: run.table,
+                status: serde_json::to_value(summary.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                rows: summary.written,
+                operation: summary.operation_dir.clone(),
+                error: summary.unwritten_reason.clone(),
+            })
+        },
+    )
+    .await
+}
+
+/// The source as a keyspace operation records it.
+fn describe_source(source: &Source) -> String {
+    match source {
+        Source::Files { url, .. } => url.clone(),
+        Source::Iceberg(iceberg) => format!("{}.*", iceberg.namespace),
+    }
+}

@@ -49,6 +49,39 @@ impl Source {
         }
     }
 
+    /// Where one table of a whole-keyspace load comes from: `<url>/<table>` (a directory or
+    /// an object prefix) or the Iceberg table of that name in the namespace; `None` when
+    /// the export holds nothing for it.
+    pub async fn for_table(&self, table: &str) -> Result<Option<Source>> {
+        match self {
+            Source::Files { url, format, storage } => {
+                let child = format!("{}/{table}", url.trim_end_matches('/'));
+                let present = if is_object_url(url) {
+                    !ObjectStore::open(&child, storage)?.list().await?.is_empty()
+                } else {
+                    std::path::Path::new(&child).is_dir()
+                };
+                Ok(present.then(|| Source::Files {
+                    url: child,
+                    format: format.clone(),
+                    storage: storage.clone(),
+                }))
+            }
+            Source::Iceberg(source) => {
+                let catalog = source.catalog.open().await?;
+                let ident =
+                    ::iceberg::TableIdent::from_strs([source.namespace.as_str(), table]).map_err(|e| {
+                        Error::new(ErrorKind::BadInput, format!("{}.{table}: {e}", source.namespace))
+                    })?;
+                let present = catalog.table_exists(&ident).await.map_err(|e| {
+                    Error::new(ErrorKind::Io, format!("{}: cannot look the table up: {e}", ident))
+                })?;
+                Ok(present
+                    .then(|| Source::Iceberg(IcebergSource { table: table.to_string(), ..source.clone() })))
+            }
+        }
+    }
+
     /// The fields to read, when only some are wanted: an Iceberg scan reads only the fields
     /// a mapping names (files are read whole).
     pub fn projection(&self, mapping: Option<&[(String, String)]>) -> Option<Vec<String>> {
