@@ -242,7 +242,7 @@ async fn count_by_partition_names_the_largest() {
     let lines: Vec<&str> = printed.lines().collect();
     assert_eq!(lines.len(), 4, "{printed}");
     assert!(lines[0].starts_with("40 tenant=") && lines[0].ends_with(", day=1970-02-10"), "{printed}");
-    assert!(lines[0].contains("it's"), "{printed}");
+    assert!(lines[0].contains("tenant=it's, \"odd\"\\nname"), "control characters are escaped: {printed}");
     assert_eq!(lines[1], "39 tenant=t39, day=1970-02-09", "{printed}");
     assert_eq!(lines[2], "38 tenant=t38, day=1970-02-08", "{printed}");
     assert_eq!(lines[3], format!("total {total}"));

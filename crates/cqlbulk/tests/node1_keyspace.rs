@@ -28,7 +28,8 @@ async fn fill(ks: &TestKeyspace) {
     ks.execute("CREATE MATERIALIZED VIEW {ks}.by_v AS SELECT * FROM {ks}.\"MixedCase\" WHERE v IS NOT NULL AND id IS NOT NULL PRIMARY KEY (v, id)").await;
 }
 
-const TABLES: [&str; 3] = ["MixedCase", "all_types", "rows100k"];
+/// Sorted as Cassandra's names sort (create_all_types also makes a counter table).
+const TABLES: [&str; 4] = ["MixedCase", "all_types", "counters", "rows100k"];
 
 /// The one entry of `dir` whose name starts with `prefix`, once it exists.
 fn wait_for_entry(dir: &Path, prefix: &str) -> PathBuf {
@@ -96,6 +97,7 @@ async fn whole_keyspaces_move_and_resume_as_one() {
     let copy = TestKeyspace::connect(hosts(), "whole_ks_copy", SIMPLE_RF1).await;
     create_all_types(&copy).await;
     copy.execute("TRUNCATE {ks}.all_types").await;
+    copy.execute("TRUNCATE {ks}.counters").await;
     copy.execute("CREATE TABLE {ks}.rows100k (id bigint, c int, v text, PRIMARY KEY (id, c))").await;
     copy.execute("CREATE TABLE {ks}.\"MixedCase\" (id int PRIMARY KEY, v text)").await;
     copy.execute("CREATE TABLE {ks}.extra (id int PRIMARY KEY)").await;

@@ -247,7 +247,7 @@ async fn read_limits_hold_for_the_whole_run() {
 
     let refused =
         cqlbulk(&["count", "-h", hosts(), "-k", &ks.name, "-t", "rows100k", "--max-rows-per-second", "0"]);
-    assert_eq!(refused.status.code(), Some(2));
+    assert_eq!(refused.status.code(), Some(3), "a bad command line is a fatal error");
     let err = stderr(&refused);
     assert!(err.contains("'0' is not a rate"), "{err}");
 }

@@ -21,7 +21,8 @@ pub fn key_bytes<'a>(cells: impl Iterator<Item = Option<&'a [u8]>>) -> Vec<u8> {
     out
 }
 
-/// `name=value, …` for key bytes made by [`key_bytes`] from cells of `columns`.
+/// `name=value, …` for key bytes made by [`key_bytes`] from cells of `columns`, on one line
+/// (control characters in values escaped as `\n`, `\t`, `\u{1b}`).
 pub fn describe_key(columns: &[(String, ColumnType<'static>)], key: &[u8]) -> String {
     let mut builder = BatchBuilder::new(columns);
     let mut rest = key;
@@ -52,7 +53,23 @@ pub fn describe_key(columns: &[(String, ColumnType<'static>)], key: &[u8]) -> St
         } else {
             text.write_text(0, &mut value);
         }
-        parts.push(format!("{}={value}", field.name()));
+        parts.push(format!("{}={}", field.name(), one_line(&value)));
     }
     parts.join(", ")
+}
+
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| match c {
+            '\n' => "\\n".to_string(),
+            '\r' => "\\r".to_string(),
+            '\t' => "\\t".to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
 }
