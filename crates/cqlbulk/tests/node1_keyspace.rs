@@ -140,8 +140,7 @@ async fn whole_keyspaces_move_and_resume_as_one() {
 
     // A whole-keyspace Iceberg export killed in its last table, then resumed.
     let warehouse = root.join("warehouse");
-    let db = root.join("catalog.db");
-    let catalog = ["--warehouse", warehouse.to_str().unwrap(), "--catalog-db", db.to_str().unwrap()];
+    let catalog = ["--warehouse", warehouse.to_str().unwrap()];
     let kill_logs = root.join("kill-logs");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cqlbulk"))
         .args(["unload", "-h", hosts(), "-k", &ks.name, "--format", "iceberg", "-q"])
@@ -179,8 +178,6 @@ async fn whole_keyspaces_move_and_resume_as_one() {
         "iceberg",
         "--warehouse",
         warehouse.to_str().unwrap(),
-        "--catalog-db",
-        db.to_str().unwrap(),
         "--resume",
         keyspace_operation.to_str().unwrap(),
     ]);
