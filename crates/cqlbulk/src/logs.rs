@@ -18,7 +18,7 @@ pub fn is_json() -> bool {
 /// `{"timestamp":"2026-12-01T10:00:00.123Z","level":"INFO","message":"…"}`.
 pub fn json_line(level: &str, message: &str) -> String {
     let mut timestamp = String::new();
-    crate::codec::text::write_timestamp(crate::operation::now_millis(), &mut timestamp);
+    crate::codec::text::write_timestamp(crate::codec::text::now_millis(), &mut timestamp);
     serde_json::json!({ "timestamp": timestamp, "level": level, "message": message }).to_string()
 }
 

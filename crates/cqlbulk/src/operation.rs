@@ -14,7 +14,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use cqlbulk_ring::TokenRange;
 use serde::de::DeserializeOwned;
@@ -312,7 +311,7 @@ impl<S: Spec> Operation<S> {
             crate::logs::json_line("INFO", message)
         } else {
             let mut now = String::new();
-            crate::codec::text::write_timestamp(now_millis(), &mut now);
+            crate::codec::text::write_timestamp(crate::codec::text::now_millis(), &mut now);
             format!("{now} {message}")
         };
         let mut file = self.log.lock().expect("log lock");
@@ -345,7 +344,7 @@ impl<S: Spec> Operation<S> {
 
 impl Remote {
     fn new(store: ObjectStore, prefix: String) -> Remote {
-        let attempt = format!("{:013}-{:04x}", now_millis(), rand::random::<u16>());
+        let attempt = format!("{:013}-{:04x}", crate::codec::text::now_millis(), rand::random::<u16>());
         Remote { store, prefix, attempt, records: AtomicU64::new(0) }
     }
 }
@@ -436,14 +435,10 @@ fn io_error(path: &Path, err: std::io::Error) -> Error {
     Error::io(path.display(), err)
 }
 
-pub fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 /// `unload-ks.table-20261124-113000-ab12` and the run id `20261124113000ab12`.
 fn new_ids(keyspace: &str, table: &str, verb: &str) -> (String, String) {
     let mut stamp = String::new();
-    crate::codec::text::write_timestamp(now_millis() / 1000 * 1000, &mut stamp);
+    crate::codec::text::write_timestamp(crate::codec::text::now_millis() / 1000 * 1000, &mut stamp);
     let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
     let suffix = format!("{:04x}", rand::random::<u16>());
     let run_id = format!("{digits}{suffix}");

@@ -195,7 +195,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         IcebergCommand::Expire(args) => {
             let catalog = args.catalog.catalog_config(&args.storage.options())?;
             let age = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);
-            let cutoff = cqlbulk::operation::now_millis().saturating_sub(age);
+            let cutoff = cqlbulk::codec::text::now_millis().saturating_sub(age);
             let summary =
                 expire::expire(&catalog, &args.namespace, &args.table, cutoff, args.retain_last).await?;
             if args.json {

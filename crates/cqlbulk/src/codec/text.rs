@@ -268,6 +268,11 @@ impl ColumnText {
     }
 }
 
+/// Milliseconds since the Unix epoch, now (0 if the clock is before it).
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The shortest text that reads back as the same float; where that has one significant
 /// digit and the value lies far from it (only the smallest subnormals: `5e-324` for
 /// 4.94…e-324), the closest two-digit text, as Java writes it (`4.9E-324`). DSBulk refuses
