@@ -12,9 +12,7 @@ use std::time::Duration;
 use cqlbulk_ring::TokenRange;
 use scylla::client::session::Session;
 use scylla::cluster::Node;
-use scylla::deserialize::row::ColumnIterator;
 use scylla::frame::response::result::ColumnType;
-use scylla::response::PagingState;
 use scylla::statement::prepared::PreparedStatement;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -23,7 +21,7 @@ use crate::cluster::{ClusterView, TableName, quote_identifier};
 use crate::connect::{ConnectionConfig, request_error};
 use crate::error::{Error, ErrorKind, Result, unless_cancelled};
 use crate::progress::{Observer, Progress, Work};
-use crate::scan::{self, ScanConfig, ScanPlan, Split, routed_to};
+use crate::scan::{self, ScanConfig, ScanPlan, routed_to};
 
 /// What to count, and how.
 #[derive(Clone, Debug)]
@@ -208,10 +206,9 @@ async fn count(
         .collect();
     let reports = scan::run(plan, progress, |split| async move {
         if let Some(top) = top {
-            let (rows, largest) =
-                count_partitions(session, statement, split, attempts, progress, top).await?;
-            progress.read(rows, 0);
-            return Ok((rows, largest));
+            let mut visitor = PartitionSizes { largest: Largest::new(top), current: None };
+            let rows = scan::read_split(session, split, statement, attempts, progress, &mut visitor).await?;
+            return Ok((rows, visitor.finish()));
         }
         match method {
             CountMethod::Server => {
@@ -220,13 +217,17 @@ async fn count(
                         count_on_server(session, statement, node, split.range)
                     })
                     .await?;
+                progress.read(rows, 0);
                 split.throttle.pace(rows, 0).await;
-                Ok(rows)
+                Ok((rows, Vec::new()))
             }
-            CountMethod::Fetch => count_fetched(session, statement, split, attempts, progress).await,
+            // The rows' tokens are paged through and counted here.
+            CountMethod::Fetch => {
+                scan::read_split(session, split, statement, attempts, progress, &mut CountOnly)
+                    .await
+                    .map(|rows| (rows, Vec::new()))
+            }
         }
-        .inspect(|rows| progress.read(*rows, 0))
-        .map(|rows| (rows, Vec::new()))
     })
     .await;
     let mut ranges = Vec::with_capacity(reports.len());
@@ -275,46 +276,6 @@ async fn count_on_server(
     Ok(count as u64)
 }
 
-/// Pages through the split, each page sent with fail-over, so a failed page is asked of
-/// another replica from where the last one stopped.
-async fn count_fetched(
-    session: &Session,
-    statement: &PreparedStatement,
-    split: &Split,
-    attempts: u32,
-    progress: &Progress,
-) -> Result<u64> {
-    let mut rows = 0u64;
-    let mut paging = PagingState::start();
-    loop {
-        let (page_rows, next) = split
-            .request(attempts, progress, |node| {
-                let paging = paging.clone();
-                async move {
-                    let routed = routed_to(statement, node);
-                    let (result, next) = session
-                        .execute_single_page(&routed, (split.range.start(), split.range.end()), paging)
-                        .await
-                        .map_err(request_error)?;
-                    let rows = result
-                        .into_rows_result()
-                        .map_err(|e| {
-                            Error::new(ErrorKind::Query, format!("token query returned no rows: {e}"))
-                        })?
-                        .rows_num() as u64;
-                    Ok((rows, next))
-                }
-            })
-            .await?;
-        rows += page_rows;
-        split.throttle.pace(page_rows, 0).await;
-        match next.into_paging_control_flow() {
-            std::ops::ControlFlow::Continue(state) => paging = state,
-            std::ops::ControlFlow::Break(()) => return Ok(rows),
-        }
-    }
-}
-
 /// The `n` partitions with the most rows seen so far (ties: the smaller key first).
 struct Largest {
     n: usize,
@@ -348,70 +309,53 @@ impl Largest {
     }
 }
 
-/// Pages through the split's partition keys (rows of a partition come together, in token
-/// order) and counts each partition's rows. Returns the split's rows and its `top`
-/// largest partitions as (rows, key bytes).
-async fn count_partitions(
-    session: &Session,
-    statement: &PreparedStatement,
-    split: &Split,
-    attempts: u32,
-    progress: &Progress,
-    top: usize,
-) -> Result<(u64, Vec<(u64, Vec<u8>)>)> {
-    let mut largest = Largest::new(top);
-    let mut current: Option<(Vec<u8>, u64)> = None;
-    let mut rows = 0u64;
-    let mut paging = PagingState::start();
-    loop {
-        let (keys, next) = split
-            .request(attempts, progress, |node| {
-                let paging = paging.clone();
-                async move {
-                    let routed = routed_to(statement, node);
-                    let (result, next) = session
-                        .execute_single_page(&routed, (split.range.start(), split.range.end()), paging)
-                        .await
-                        .map_err(request_error)?;
-                    let page = result.into_rows_result().map_err(|e| {
-                        Error::new(ErrorKind::Query, format!("the key query returned no rows: {e}"))
-                    })?;
-                    let mut keys = Vec::with_capacity(page.rows_num());
-                    let undecodable = |e: &dyn std::fmt::Display| {
-                        Error::new(ErrorKind::Query, format!("cannot decode a key: {e}"))
-                    };
-                    for row in page.rows::<ColumnIterator>().map_err(|e| undecodable(&e))? {
-                        let mut cells = Vec::new();
-                        for column in row.map_err(|e| undecodable(&e))? {
-                            cells.push(column.map_err(|e| undecodable(&e))?.slice.map(|s| s.as_slice()));
-                        }
-                        keys.push(crate::codec::key::key_bytes(cells.into_iter()));
-                    }
-                    Ok((keys, next))
-                }
-            })
-            .await?;
-        rows += keys.len() as u64;
-        split.throttle.pace(keys.len() as u64, 0).await;
-        for key in keys {
-            match &mut current {
-                Some((same, count)) if *same == key => *count += 1,
-                _ => {
-                    if let Some((done, count)) = current.replace((key, 1)) {
-                        largest.offer(count, done);
-                    }
+/// Rows of a split are only counted (by [`scan::read_split`]).
+struct CountOnly;
+
+impl scan::PageVisitor for CountOnly {
+    fn row(&mut self, _: &[Option<&[u8]>]) -> Result<()> {
+        Ok(())
+    }
+
+    async fn page_done(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Counts each partition's rows as a split's partition keys go by (rows of a partition
+/// come together, in token order), keeping the largest.
+struct PartitionSizes {
+    largest: Largest,
+    current: Option<(Vec<u8>, u64)>,
+}
+
+impl PartitionSizes {
+    /// The split's largest partitions, as (rows, key bytes).
+    fn finish(mut self) -> Vec<(u64, Vec<u8>)> {
+        if let Some((key, rows)) = self.current.take() {
+            self.largest.offer(rows, key);
+        }
+        self.largest.into_sorted()
+    }
+}
+
+impl scan::PageVisitor for PartitionSizes {
+    fn row(&mut self, values: &[Option<&[u8]>]) -> Result<()> {
+        let key = crate::codec::key::key_bytes(values.iter().copied());
+        match &mut self.current {
+            Some((same, rows)) if *same == key => *rows += 1,
+            _ => {
+                if let Some((done, rows)) = self.current.replace((key, 1)) {
+                    self.largest.offer(rows, done);
                 }
             }
         }
-        match next.into_paging_control_flow() {
-            std::ops::ControlFlow::Continue(state) => paging = state,
-            std::ops::ControlFlow::Break(()) => break,
-        }
+        Ok(())
     }
-    if let Some((key, count)) = current {
-        largest.offer(count, key);
+
+    async fn page_done(&mut self) -> Result<()> {
+        Ok(())
     }
-    Ok((rows, largest.into_sorted()))
 }
 
 #[cfg(test)]
