@@ -28,21 +28,9 @@ pub struct KeyspaceSpec {
     pub target: String,
 }
 
-/// A table finished (or failed) within a keyspace operation.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct TableDone {
-    pub table: String,
-    pub status: String,
-    pub rows: u64,
-    /// The table's own operation.
-    pub operation: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
 impl Spec for KeyspaceSpec {
     const VERB: &'static str = "keyspace";
-    type Done = TableDone;
+    type Done = TableOutcome;
 
     fn keyspace(&self) -> &str {
         &self.keyspace
@@ -61,12 +49,13 @@ impl Spec for KeyspaceSpec {
         &self.operation_id
     }
 
-    fn contains(&self, done: &TableDone) -> bool {
+    fn contains(&self, done: &TableOutcome) -> bool {
         self.tables.contains(&done.table)
     }
 }
 
-/// What one table's job did.
+/// What one table's job did: a record of the keyspace operation's checkpoint, and a line
+/// of its summary.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TableOutcome {
     pub table: String,
@@ -218,13 +207,7 @@ where
     for table in operation.spec.tables.clone() {
         let earlier = operation.done.iter().rev().find(|d| d.table == table);
         if let Some(done) = earlier.filter(|d| d.status == "complete") {
-            outcomes.push(TableOutcome {
-                table: done.table.clone(),
-                status: done.status.clone(),
-                rows: done.rows,
-                operation: done.operation.clone(),
-                error: None,
-            });
+            outcomes.push(done.clone());
             continue;
         }
         if cancel.is_cancelled() {
@@ -254,15 +237,7 @@ where
             },
         };
         operation.log(&format!("{table}: {} ({} rows)", outcome.status, outcome.rows));
-        operation
-            .record(&TableDone {
-                table: outcome.table.clone(),
-                status: outcome.status.clone(),
-                rows: outcome.rows,
-                operation: outcome.operation.clone(),
-                error: outcome.error.clone(),
-            })
-            .await?;
+        operation.record(&outcome).await?;
         outcomes.push(outcome);
     }
     let summary = KeyspaceSummary {

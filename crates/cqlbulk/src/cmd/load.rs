@@ -8,7 +8,6 @@ use cqlbulk::load::{self, ErrorLimit, LoadConfig, LoadStatus, Preserve, WriteSet
 use cqlbulk::progress::{Display, ProgressStyleChoice};
 use cqlbulk::source::csv::CsvReadOptions;
 use cqlbulk::source::{IcebergSource, InputFormat, SnapshotChoice, Source};
-use cqlbulk::storage::Place;
 use scylla::statement::Consistency;
 
 use super::iceberg::CatalogArgs;
@@ -75,15 +74,8 @@ pub struct Args {
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     progress_interval: u64,
 
-    /// Where operation directories go (run log, checkpoint, bad records, summary): a directory, or an object-store
-    /// prefix (s3://, gs://, az://) that machines sharing no disk can all reach; its local
-    /// working copy is under $CQLBULK_WORK_DIR (default: the temporary directory).
-    #[arg(long, default_value = "cqlbulk-logs", value_name = "DIR|URL")]
-    log_dir: String,
-
-    /// Finish an interrupted run: its operation directory. Give the same table and source.
-    #[arg(long, value_name = "OPERATION_DIR|URL")]
-    resume: Option<String>,
+    #[command(flatten)]
+    operation: super::OperationArgs,
 
     #[command(flatten)]
     metrics: super::MetricsArgs,
@@ -284,6 +276,7 @@ impl SourceArgs {
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     let table = args.connection.table_name();
     let (source, mapping) = args.source.resolve(&table)?;
+    let (log_dir, resume) = args.operation.places(&args.source.storage.options())?;
     let config = LoadConfig {
         connection: args.connection.connection_config(Consistency::LocalQuorum)?,
         table,
@@ -298,12 +291,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         },
         max_errors: args.max_errors,
         dry_run: args.dry_run,
-        log_dir: Place::parse(&args.log_dir, &args.source.storage.options())?,
-        resume: args
-            .resume
-            .as_deref()
-            .map(|r| Place::parse(r, &args.source.storage.options()))
-            .transpose()?,
+        log_dir,
+        resume,
     };
     let display = Display::new(if args.quiet {
         ProgressStyleChoice::Quiet

@@ -607,3 +607,32 @@ pub fn report_keyspace(summary: &cqlbulk::keyspace::KeyspaceSummary, quiet: bool
     )
     .into())
 }
+
+/// Where a run keeps its operation (log, checkpoint, summary), and the one to finish.
+#[derive(Args, Debug, Clone)]
+pub struct OperationArgs {
+    /// Where operation directories go: a directory, or an object-store prefix (s3://,
+    /// gs://, az://) that machines sharing no disk can all reach; its local working copy is
+    /// under $CQLBULK_WORK_DIR (default: the temporary directory).
+    #[arg(long, default_value = "cqlbulk-logs", value_name = "DIR|URL")]
+    pub log_dir: String,
+
+    /// Finish an interrupted or failed run: its operation directory (or URL). Give the same
+    /// table (or keyspace), format and source or output as the first run.
+    #[arg(long, value_name = "OPERATION_DIR|URL")]
+    pub resume: Option<String>,
+}
+
+impl OperationArgs {
+    /// The log directory and the operation to resume, as places.
+    pub fn places(
+        &self,
+        storage: &cqlbulk::storage::StorageOptions,
+    ) -> cqlbulk::Result<(cqlbulk::storage::Place, Option<cqlbulk::storage::Place>)> {
+        use cqlbulk::storage::Place;
+        Ok((
+            Place::parse(&self.log_dir, storage)?,
+            self.resume.as_deref().map(|r| Place::parse(r, storage)).transpose()?,
+        ))
+    }
+}

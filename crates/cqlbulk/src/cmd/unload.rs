@@ -154,16 +154,8 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_bytes_per_file: Option<u64>,
 
-    /// Where operation directories go (run log, checkpoint, summary): a directory, or an object-store
-    /// prefix (s3://, gs://, az://) that machines sharing no disk can all reach; its local
-    /// working copy is under $CQLBULK_WORK_DIR (default: the temporary directory).
-    #[arg(long, default_value = "cqlbulk-logs", value_name = "DIR|URL")]
-    log_dir: String,
-
-    /// Finish an interrupted or failed run: its operation directory. Give the same
-    /// table, format and --url as the first run.
-    #[arg(long, value_name = "OPERATION_DIR|URL")]
-    resume: Option<String>,
+    #[command(flatten)]
+    operation: super::OperationArgs,
 
     #[command(flatten)]
     metrics: super::MetricsArgs,
@@ -315,6 +307,7 @@ impl Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
+    let (log_dir, resume) = args.operation.places(&args.storage.options())?;
     let config = UnloadConfig {
         connection: args.connection.connection_config(scylla::statement::Consistency::LocalOne)?,
         table: args.connection.table_name(),
@@ -326,8 +319,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             query: args.query.clone(),
         },
         output: args.output()?,
-        log_dir: Place::parse(&args.log_dir, &args.storage.options())?,
-        resume: args.resume.as_deref().map(|r| Place::parse(r, &args.storage.options())).transpose()?,
+        log_dir,
+        resume,
     };
     let display = Display::new(args.scan.progress());
     if args.connection.table.is_none() {
