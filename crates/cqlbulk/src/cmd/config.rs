@@ -16,6 +16,17 @@ use toml::de::{DeTable, DeValue};
 
 use super::Cli;
 
+/// The top-level key with which a config file insists on holding the password.
+const ALLOW_PASSWORD: &str = "allow-password-in-config";
+
+static PASSWORD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The password a config file holds because it insisted (after --password-file and
+/// CQLBULK_PASSWORD, before the prompt).
+pub fn password() -> Option<&'static str> {
+    PASSWORD.get().map(String::as_str)
+}
+
 /// Parses the command line with the environment and the config file under it.
 pub fn parse(argv: Vec<OsString>) -> Result<Cli, ParseError> {
     let mut command = with_environment(Cli::command());
@@ -93,10 +104,22 @@ fn with_file(command: Command, path: &Path, text: &str) -> Result<Command, Strin
     let mut command = command;
     let (sections, top_level): (Vec<_>, Vec<_>) =
         table.get_ref().iter().partition(|(_, value)| matches!(value.get_ref(), DeValue::Table(_)));
+    // A password only where the file insists (`allow-password-in-config = true`).
+    let insists = top_level.iter().any(|(key, value)| {
+        key.get_ref().as_ref() == ALLOW_PASSWORD && matches!(value.get_ref(), DeValue::Boolean(true))
+    });
     // Top-level keys first, for every command that has the option (a key none has is a
     // mistake); then each [command] table, which overrides them.
     for (key, value) in top_level {
         let name = key.get_ref().as_ref();
+        match (name, value.get_ref()) {
+            (ALLOW_PASSWORD, DeValue::Boolean(_)) => continue,
+            ("password", DeValue::String(password)) if insists => {
+                let _ = PASSWORD.set(password.to_string());
+                continue;
+            }
+            _ => {}
+        }
         refuse_secret(name, key.span().start, &at)?;
         let values =
             values_of(value.get_ref()).map_err(|why| at(value.span().start, format!("{name}: {why}")))?;
@@ -226,7 +249,8 @@ fn refuse_secret(key: &str, offset: usize, at: &Locate) -> Result<(), String> {
         return Err(at(
             offset,
             format!(
-                "{key}: secrets are not read from a config file; use password-file = \"PATH\" or CQLBULK_PASSWORD"
+                "{key}: secrets are not read from a config file; use password-file = \"PATH\" or CQLBULK_PASSWORD \
+                 (or, if you insist, {ALLOW_PASSWORD} = true at the top of the file)"
             ),
         ));
     }
@@ -241,7 +265,8 @@ pub fn example() -> String {
          # A flag beats the environment (CQLBULK_<OPTION>, e.g. CQLBULK_MAX_ROWS_PER_SECOND),\n\
          # which beats this file, which beats the default. Keys at the top apply to every\n\
          # command that has the option; a [command] table to that command only.\n\
-         # Passwords are never read from here: use password-file or CQLBULK_PASSWORD.\n\n\
+         # Passwords are read from here only if the file insists (allow-password-in-config =\n\
+         # true and password = \"…\" at the top): prefer password-file or CQLBULK_PASSWORD.\n\n\
          # host = [\"10.0.0.5\", \"10.0.0.6\"]\n# keyspace = \"shop\"\n",
     );
     describe(&Cli::command(), "", &mut text);
@@ -359,6 +384,10 @@ mod tests {
         assert!(err.contains(":3: format: `count` has no option --format"), "{err}");
         let err = parse_with("password = \"x\"\n", &["count"]).err().unwrap();
         assert!(err.contains(":1: password: secrets are not read from a config file"), "{err}");
+        let insisted =
+            "allow-password-in-config = true\npassword = \"x\"\n[count]\nkeyspace = \"k\"\ntable = \"t\"\n";
+        parse_with(insisted, &["count"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(password(), Some("x"));
         let err = parse_with("[nope]\n", &["count"]).err().unwrap();
         assert!(err.contains(":1: [nope]: no such command"), "{err}");
         let err = parse_with("a = \n", &["count"]).err().unwrap();

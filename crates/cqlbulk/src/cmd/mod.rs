@@ -288,6 +288,9 @@ fn read_password(user: &str, file: Option<&std::path::Path>) -> anyhow::Result<S
     if let Ok(password) = std::env::var("CQLBULK_PASSWORD") {
         return Ok(password);
     }
+    if let Some(password) = config::password() {
+        return Ok(password.to_string());
+    }
     if !std::io::stdin().is_terminal() {
         bail!(
             "--username {user} needs a password: set CQLBULK_PASSWORD or give --password-file (no terminal to ask on)"
