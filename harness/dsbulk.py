@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-from jvm_tools import CACHE_DIR, HarnessError, install_jars, mark_installed
+from jvm_tools import CACHE_DIR, HarnessError, install_jars, install_lock, mark_installed
 
 DSBULK_VERSION = "1.10.0"  # 1.11.x is not on the Maven Central this project reaches; pinned
 MAIN_CLASS = "com.datastax.oss.dsbulk.runner.DataStaxBulkLoader"
@@ -47,6 +47,14 @@ def lib_dir() -> Path:
 def install() -> Path:
     """Resolves DSBulk and its runtime dependencies into the cache (once); returns the lib
     directory."""
+    if (INSTALL_DIR / ".complete").exists():
+        return lib_dir()
+    with install_lock(INSTALL_DIR):
+        return install_locked()
+
+
+def install_locked() -> Path:
+    # Another process may have finished while this one waited for the lock.
     if (INSTALL_DIR / ".complete").exists():
         return lib_dir()
     # bench/run.py used to install into the same directory and mark lib/.complete: adopt

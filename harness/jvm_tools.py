@@ -4,6 +4,8 @@ runtime jars into that cache, and reading the end of a log. Standard library onl
 from __future__ import annotations
 
 import os
+import contextlib
+import fcntl
 import shutil
 import subprocess
 import sys
@@ -38,6 +40,19 @@ def install_jars(pom: Path, install_dir: Path, properties: dict[str, str], what:
         raise HarnessError(f"Maven could not resolve {what}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     log(f"installed in {time.monotonic() - started:.0f}s")
     return lib
+
+
+@contextlib.contextmanager
+def install_lock(install_dir: Path):
+    """Held while one process installs into `install_dir`: tests running at once each ask
+    for the same tool, and two Maven copies into one lib directory corrupt it."""
+    install_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(install_dir.parent / f".{install_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def mark_installed(install_dir: Path, version: str) -> None:

@@ -12,6 +12,7 @@ python3 harness/postgres.py install
 python3 harness/azurite.py install
 python3 harness/gcs.py install
 python3 harness/pushgateway.py install
+python3 harness/dsbulk.py install >/dev/null
 python3 harness/venv.py >/dev/null
 # Leave no JVM behind, pass or fail.
 trap 'python3 harness/cluster.py stop; python3 harness/rest_catalog.py stop; python3 harness/s3.py stop; python3 harness/postgres.py stop; python3 harness/azurite.py stop; python3 harness/gcs.py stop; python3 harness/pushgateway.py stop' EXIT
