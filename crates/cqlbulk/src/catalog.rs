@@ -46,6 +46,17 @@ pub enum SqlDatabase {
     Postgres(String),
 }
 
+impl SqlDatabase {
+    /// The database as sqlx opens it.
+    pub fn uri(&self) -> String {
+        match self {
+            // `mode=rwc` creates the database file on first use.
+            SqlDatabase::Sqlite(path) => format!("sqlite:{}?mode=rwc", path.display()),
+            SqlDatabase::Postgres(url) => url.clone(),
+        }
+    }
+}
+
 impl CatalogConfig {
     /// The embedded catalog of a local warehouse: `<dir>/catalog.db`, tables under `dir`.
     pub fn embedded(dir: PathBuf, name: &str) -> CatalogConfig {
@@ -95,7 +106,7 @@ impl CatalogConfig {
                         (format!("file://{warehouse}"), Arc::new(LocalFsStorageFactory))
                     };
                 let mut props = file_io_props(storage);
-                let (uri, bind_style) = match database {
+                let bind_style = match database {
                     SqlDatabase::Sqlite(path) => {
                         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                             std::fs::create_dir_all(dir).map_err(|e| {
@@ -105,11 +116,11 @@ impl CatalogConfig {
                                 )
                             })?;
                         }
-                        // `mode=rwc` creates the database file on first use.
-                        (format!("sqlite:{}?mode=rwc", path.display()), "QMark")
+                        "QMark"
                     }
-                    SqlDatabase::Postgres(url) => (url.clone(), "DollarNumeric"),
+                    SqlDatabase::Postgres(_) => "DollarNumeric",
                 };
+                let uri = database.uri();
                 props.extend([
                     ("uri".to_string(), uri),
                     ("warehouse".to_string(), location),

@@ -81,6 +81,7 @@ fn export(
         explicit: Default::default(),
         partition_by: partition_by.map(|text| parse_partition_by(text).unwrap()),
         sort_by: None,
+        mode: Default::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut rows = Vec::new();

@@ -97,19 +97,7 @@ async fn all_types_through_rest_catalog() {
     create_all_types(&ks).await;
     let root = scratch_dir("ice-rest");
     let warehouse = root.join("rest-lake");
-    let started = Command::new("python3")
-        .arg(repo_root().join("harness/rest_catalog.py"))
-        .args(["start", "--port", "18181", "--warehouse"])
-        .arg(&warehouse)
-        .output()
-        .unwrap();
-    let _server = RestServer;
-    assert!(
-        started.status.success(),
-        "REST catalog did not start: {}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let uri = String::from_utf8(started.stdout).unwrap().trim().to_string();
+    let (_server, uri) = RestServer::start(&["--port", "18181", "--warehouse", warehouse.to_str().unwrap()]);
     let catalog = ["--catalog-uri", &uri];
     expect_success(&export(&ks.name, "all_types", &root.join("logs"), &catalog));
     check_iceberg(hosts(), &ks.name, "all_types", &catalog);
@@ -577,4 +565,160 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// The replace scenario against one catalog (`catalog`: its flags): `t` and `t_before` hold
+/// the same 100 rows; `t` is exported (append), then changed in Cassandra (30 rows deleted,
+/// 10 updated, 50 added) and exported with `--mode replace`. The current snapshot must hold
+/// exactly `t`'s rows now, the one before exactly the original rows (time travel, read by
+/// PyIceberg against `t_before`), and three replaces at once must each commit (conflicts
+/// retried on the new current snapshot), leaving exactly `t`'s rows.
+async fn replace_scenario(ks: &TestKeyspace, root: &Path, catalog: &[&str]) {
+    for table in ["t", "t_before"] {
+        ks.execute(&format!("CREATE TABLE {{ks}}.{table} (id int PRIMARY KEY, v text)")).await;
+        for i in 0..100 {
+            ks.execute(&format!("INSERT INTO {{ks}}.{table} (id, v) VALUES ({i}, 'v{i}, \"quoted\"')")).await;
+        }
+    }
+    let logs = root.join("logs");
+    expect_success(&export(&ks.name, "t", &logs, catalog));
+    for i in 0..30 {
+        ks.execute(&format!("DELETE FROM {{ks}}.t WHERE id = {i}")).await;
+    }
+    for i in 30..40 {
+        ks.execute(&format!("UPDATE {{ks}}.t SET v = 'new\n{i}' WHERE id = {i}")).await;
+    }
+    for i in 100..150 {
+        ks.execute(&format!("INSERT INTO {{ks}}.t (id, v) VALUES ({i}, 'added {i}')")).await;
+    }
+    let replace = [catalog, &["--mode", "replace"][..]].concat();
+    expect_success(&export(&ks.name, "t", &logs, &replace));
+    check_iceberg(hosts(), &ks.name, "t", catalog);
+    let list = snapshots(catalog, &ks.name, "t");
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[1]["operation"], "overwrite", "{list:?}");
+    assert_eq!(list[1]["total_records"], 120, "{list:?}");
+    assert_eq!(list[1]["parent_id"], list[0]["snapshot_id"], "{list:?}");
+    assert_eq!(list[1]["current"], true, "{list:?}");
+    let first = list[0]["snapshot_id"].as_i64().unwrap().to_string();
+    let time_travel = [catalog, &["--iceberg-table", "t", "--snapshot-id", &first][..]].concat();
+    check_iceberg(hosts(), &ks.name, "t_before", &time_travel);
+
+    let children: Vec<Child> = (0..3)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_cqlbulk"))
+                .args(["unload", "-h", hosts(), "-k", &ks.name, "-t", "t", "--format", "iceberg", "-q"])
+                .args(&replace)
+                .arg("--log-dir")
+                .arg(&logs)
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        expect_success(&child.wait_with_output().unwrap());
+    }
+    let list = snapshots(catalog, &ks.name, "t");
+    assert_eq!(list.len(), 5, "{list:?}");
+    let runs: std::collections::HashSet<_> =
+        list.iter().map(|s| s["run_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(runs.len(), 5, "every run has its own id: {list:?}");
+    assert!(list[2..].iter().all(|s| s["operation"] == "overwrite" && s["total_records"] == 120), "{list:?}");
+    check_iceberg(hosts(), &ks.name, "t", catalog);
+}
+
+/// What: `--mode replace` into the embedded SQLite catalog: the table then holds exactly
+/// Cassandra's current rows, the snapshot before still holds the old ones (time travel),
+/// concurrent replaces all commit; a replace SIGKILLed mid-run shows nothing, and its resume
+/// commits once (a second resume adds nothing); `--mode replace` without Iceberg is refused.
+/// Why: a nightly full export must mirror the table, not grow it by a copy a night, and a
+/// crash must never leave the table empty, doubled or half replaced.
+#[tokio::test(flavor = "multi_thread")]
+async fn replace_mirrors_the_table_in_sql_catalog() {
+    let ks = TestKeyspace::connect(hosts(), "ice_replace", SIMPLE_RF1).await;
+    let root = scratch_dir("ice-replace");
+    let warehouse = root.join("lake");
+    let w = warehouse.to_str().unwrap();
+    replace_scenario(&ks, &root, &["--warehouse", w]).await;
+
+    fill_100k(&ks).await;
+    let catalog = ["--warehouse", w];
+    expect_success(&export(&ks.name, "rows100k", &root.join("logs"), &catalog));
+    let log_dir = root.join("slow-logs");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cqlbulk"))
+        .args(["unload", "-h", hosts(), "-k", &ks.name, "-t", "rows100k", "--format", "iceberg", "-q"])
+        .args(["--splits", "300", "--concurrency", "1", "--page-size", "200", "--mode", "replace"])
+        .args(["--warehouse", w, "--log-dir"])
+        .arg(&log_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let operation = wait_for_checkpoint(&log_dir, 5);
+    child.kill().unwrap();
+    assert!(child.wait().unwrap().code().is_none(), "the export finished before it could be killed");
+    assert_eq!(snapshots(&catalog, &ks.name, "rows100k").len(), 1, "nothing is visible before the commit");
+    let resume = || {
+        let op = operation.to_str().unwrap();
+        let args = ["unload", "-h", hosts(), "-k", &ks.name, "-t", "rows100k", "--format", "iceberg", "-q"];
+        expect_success(&cqlbulk(
+            &[&args[..], &["--mode", "replace", "--warehouse", w, "--resume", op]].concat(),
+        ))
+    };
+    resume();
+    let list = snapshots(&catalog, &ks.name, "rows100k");
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[1]["total_records"], 100_000, "the replace holds the table once, not twice: {list:?}");
+    check_iceberg(hosts(), &ks.name, "rows100k", &catalog);
+    resume();
+    assert_eq!(snapshots(&catalog, &ks.name, "rows100k").len(), 2, "a second resume commits nothing");
+
+    let refused = cqlbulk(&[
+        "unload",
+        "-h",
+        hosts(),
+        "-k",
+        &ks.name,
+        "-t",
+        "t",
+        "--format",
+        "csv",
+        "--mode",
+        "replace",
+    ]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("--mode replace") && stderr(&refused).lines().count() == 1,
+        "{}",
+        stderr(&refused)
+    );
+}
+
+/// What: the replace scenario through Apache Iceberg's REST catalog server (the commit
+/// endpoint with requirements) and through the SQL catalog in PostgreSQL (the metadata
+/// location's compare-and-swap). Why: replace commits through each catalog's own protocol;
+/// each must give the same mirror, time travel and conflict retries as the embedded one.
+#[tokio::test(flavor = "multi_thread")]
+async fn replace_mirrors_the_table_in_rest_and_postgres_catalogs() {
+    let ks = TestKeyspace::connect(hosts(), "ice_replace_rest", SIMPLE_RF1).await;
+    let root = scratch_dir("ice-replace-rest");
+    let lake = root.join("rest-lake");
+    let (_server, uri) = RestServer::start(&["--port", "18184", "--warehouse", lake.to_str().unwrap()]);
+    replace_scenario(&ks, &root, &["--catalog-uri", &uri]).await;
+
+    let ks = TestKeyspace::connect(hosts(), "ice_replace_pg", SIMPLE_RF1).await;
+    let database = ks.name.clone();
+    postgres_sql(
+        "cqlbulk_test",
+        &[
+            &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+            &format!("CREATE DATABASE {database}"),
+        ],
+    );
+    let _drop = PostgresDatabase(database.clone());
+    let url = postgres_url().replace("/cqlbulk_test", &format!("/{database}"));
+    let root = scratch_dir("ice-replace-pg");
+    let warehouse = root.join("lake");
+    replace_scenario(&ks, &root, &["--catalog-uri", &url, "--warehouse", warehouse.to_str().unwrap()]).await;
 }

@@ -404,16 +404,17 @@ async fn iceberg_through_rest_catalog_in_s3() {
     create_all_types(&ks).await;
     let bucket = Bucket::create(S3, "rest");
     let root = scratch_dir("s3-rest");
-    let started = Command::new("python3")
-        .arg(repo_root().join("harness/rest_catalog.py"))
-        .args(["start", "--port", "18183", "--warehouse"])
-        .arg(root.join("catalog"))
-        .args(["--s3-warehouse", &bucket.url("warehouse"), "--s3-endpoint", S3.endpoint()])
-        .output()
-        .unwrap();
-    let _server = RestServer;
-    assert!(started.status.success(), "REST catalog did not start: {}", stderr(&started));
-    let uri = String::from_utf8(started.stdout).unwrap().trim().to_string();
+    let catalog_dir = root.join("catalog");
+    let (_server, uri) = RestServer::start(&[
+        "--port",
+        "18183",
+        "--warehouse",
+        catalog_dir.to_str().unwrap(),
+        "--s3-warehouse",
+        &bucket.url("warehouse"),
+        "--s3-endpoint",
+        S3.endpoint(),
+    ]);
     let export = || {
         expect_success(&S3.cqlbulk(&[
             "unload",

@@ -176,6 +176,7 @@ fn iceberg_roundtrip(columns: &Columns, rows: &Rows) -> Result<(), TestCaseError
             explicit: Default::default(),
             partition_by: None,
             sort_by: None,
+            mode: Default::default(),
         };
         let cql: Vec<CqlColumn> = columns
             .iter()

@@ -8,7 +8,7 @@ use cqlbulk::sink::format::{CsvOptions, JsonOptions, ParquetCompression, Parquet
 use cqlbulk::sink::iceberg::schema::{
     self, DecimalAs, ExplicitOptions, TimeAs, TimestampAs, TypeOptions, VarintAs,
 };
-use cqlbulk::sink::iceberg::{DataFileOptions, ExportConfig};
+use cqlbulk::sink::iceberg::{DataFileOptions, ExportConfig, WriteMode};
 use cqlbulk::sink::{Compression, Format, Place};
 use cqlbulk::storage::{ObjectStore, is_object_url};
 use cqlbulk::unload::{self, Output, Selection, Status, UnloadConfig};
@@ -46,7 +46,7 @@ pub struct Args {
     namespace: Option<String>,
 
     /// Iceberg: table name (default: the Cassandra table's). Created on first export; later
-    /// exports append a snapshot and add columns that are new in Cassandra.
+    /// exports add a snapshot (see --mode) and add columns that are new in Cassandra.
     #[arg(long, value_name = "TABLE")]
     iceberg_table: Option<String>,
 
@@ -86,6 +86,12 @@ pub struct Args {
     /// directory while splits are read and merged into data files at the end.
     #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
     sort_by: Option<Vec<String>>,
+
+    /// Iceberg: `append` adds the run's rows to the table; `replace` makes them the table's
+    /// whole content in one snapshot (the snapshots before stay for time travel until
+    /// `cqlbulk iceberg expire`).
+    #[arg(long, value_enum, default_value = "append", value_name = "MODE")]
+    mode: ModeArg,
 
     /// Output directory (created if missing), an object-store prefix such as
     /// s3://bucket/exports/t, or `-` for stdout (CSV and JSON only; no resume).
@@ -174,6 +180,12 @@ enum FormatArg {
     Null,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ModeArg {
+    Append,
+    Replace,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum JsonMode {
     Lines,
@@ -210,6 +222,10 @@ impl Args {
             },
             partition_by,
             sort_by: self.sort_by.clone(),
+            mode: match self.mode {
+                ModeArg::Append => WriteMode::Append,
+                ModeArg::Replace => WriteMode::Replace,
+            },
         })
     }
 
@@ -270,6 +286,9 @@ impl Args {
     fn output(&self) -> anyhow::Result<Output> {
         let (format, compression) = self.format_and_compression()?;
         let table = self.connection.table_name();
+        if self.mode == ModeArg::Replace && !matches!(self.format, FormatArg::Iceberg) {
+            bail!("--mode replace replaces an Iceberg table's content: it needs --format iceberg");
+        }
         Ok(match (&self.format, self.url.as_deref()) {
             (FormatArg::Null, _) => Output::Discard,
             (FormatArg::Iceberg, Some(_)) => bail!(

@@ -381,8 +381,33 @@ pub fn wait_for_checkpoint(log_dir: &Path, lines: usize) -> PathBuf {
     }
 }
 
-/// Stops the REST catalog server when the test ends, pass or fail.
-pub struct RestServer;
+/// Apache Iceberg's REST catalog server (harness/rest_catalog.py), stopped when the test
+/// ends, pass or fail. The harness runs one at a time (a start with other flags replaces
+/// it), so tests of one binary that need it take turns.
+pub struct RestServer {
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl RestServer {
+    /// Starts the server with `args` (after `start`); returns it and the catalog's URI.
+    pub fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (RestServer, String) {
+        static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let started = Command::new("python3")
+            .arg(repo_root().join("harness/rest_catalog.py"))
+            .arg("start")
+            .args(args)
+            .output()
+            .unwrap();
+        let server = RestServer { _turn: turn };
+        assert!(
+            started.status.success(),
+            "REST catalog did not start: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        (server, String::from_utf8(started.stdout).unwrap().trim().to_string())
+    }
+}
 
 impl Drop for RestServer {
     fn drop(&mut self) {

@@ -2,7 +2,8 @@
 //! sort key, are spilled to local disk ([`spill`]) and the spill file recorded in the
 //! checkpoint; when the whole ring is read, each partition's rows from every split are
 //! merged into data files of about the target size ([`merge`], [`data_files`]) and
-//! committed as one snapshot carrying the run id ([`table`]). Nothing is visible before that
+//! committed as one snapshot carrying the run id ([`table`]; with `--mode replace` the
+//! snapshot holds only the run's files, [`replace`]). Nothing is visible before that
 //! commit, and a run id already among the table's snapshots is never committed again, so
 //! every attempt of a run, however it ended, adds each row exactly once.
 //!
@@ -13,6 +14,7 @@ pub mod convert;
 pub mod data_files;
 pub mod expire;
 pub mod merge;
+pub mod replace;
 pub mod schema;
 pub mod spill;
 pub mod table;
@@ -24,8 +26,9 @@ use std::sync::Arc;
 pub use self::data_files::{DataFileOptions, DataFileTarget};
 use self::schema::CqlColumn;
 pub use self::spill::SpillWriter;
-pub use self::table::{ExportConfig, ExportTable};
+pub use self::table::{ExportConfig, ExportTable, WriteMode};
 use super::{Finished, Resumed, RunFacts};
+use crate::catalog::CatalogConfig;
 use crate::error::{Error, Result};
 use crate::operation::{SplitDone, WrittenFile};
 use crate::storage::StorageOptions;
@@ -47,6 +50,9 @@ pub struct IcebergSink {
     spill_dir: PathBuf,
     /// Splits read at once (they share the spill buffer); partitions written at once.
     workers: usize,
+    /// Append or replace, and the catalog a replace commits through.
+    mode: WriteMode,
+    catalog: CatalogConfig,
 }
 
 impl IcebergSink {
@@ -72,6 +78,8 @@ impl IcebergSink {
             storage,
             spill_dir,
             workers: workers.max(1),
+            mode: export.mode,
+            catalog: export.catalog.clone(),
         })
     }
 
@@ -164,14 +172,16 @@ impl IcebergSink {
             (table::SPLITS_PROPERTY.to_string(), facts.splits.to_string()),
             (table::VERSION_PROPERTY.to_string(), env!("CARGO_PKG_VERSION").to_string()),
         ]);
-        let committed = table::commit_run(
-            self.table.catalog.as_ref(),
-            &self.table.ident,
-            &self.run_id,
-            written.data_files,
-            properties,
-        )
-        .await?;
+        let (catalog, ident, run_id) = (self.table.catalog.as_ref(), &self.table.ident, &self.run_id);
+        let committed = match self.mode {
+            WriteMode::Append => {
+                table::commit_run(catalog, ident, run_id, written.data_files, properties).await?
+            }
+            WriteMode::Replace => {
+                replace::commit_replace(&self.catalog, catalog, ident, run_id, written.data_files, properties)
+                    .await?
+            }
+        };
         self.remove_spill_dir();
         Ok(Finished { snapshot_id: Some(committed.snapshot_id()), files: Some(files) })
     }

@@ -1,6 +1,6 @@
 //! The Iceberg table of an export: created or evolved to the Cassandra table's columns,
 //! the commit of a run's data files as one append snapshot whose summary carries the run
-//! id, the check whether a run is already committed, and the removal of a run's data files
+//! id (a replace is [`super::replace`]), the check whether a run is already committed, and the removal of a run's data files
 //! no checkpoint recorded. A table's snapshots, for `cqlbulk iceberg snapshots`.
 
 use std::collections::{HashMap, HashSet};
@@ -40,6 +40,18 @@ pub struct ExportConfig {
     /// Columns rows are sorted by within data files, recorded as the table's sort order
     /// (default: the primary key for a new or unsorted table, else the table's own order).
     pub sort_by: Option<Vec<String>>,
+    /// Whether the run's snapshot adds to the table or becomes its whole content.
+    pub mode: WriteMode,
+}
+
+/// What an export's one snapshot does to the table's content.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WriteMode {
+    /// The run's rows are added to what the table holds.
+    #[default]
+    Append,
+    /// The table holds exactly the run's rows; the snapshot before stays for time travel.
+    Replace,
 }
 
 /// What preparing the table did.
@@ -60,7 +72,11 @@ pub struct ExportTable {
 
 impl ExportConfig {
     pub fn describe(&self) -> String {
-        format!("iceberg:{}#{}.{}", self.catalog.describe(), self.namespace, self.table)
+        let mode = match self.mode {
+            WriteMode::Append => "",
+            WriteMode::Replace => " (replace)",
+        };
+        format!("iceberg:{}#{}.{}{mode}", self.catalog.describe(), self.namespace, self.table)
     }
 
     /// Opens the catalog, creates the namespace and table if missing, and evolves an existing
