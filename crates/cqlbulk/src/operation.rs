@@ -35,6 +35,58 @@ pub struct OperationSpec {
     pub output: String,
     /// The splits as `(start, end]` pairs, in split index order.
     pub splits: Vec<(i64, i64)>,
+    /// The part of a sharded export this run is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+}
+
+/// Shard `index` of `count` (from 0) of an export several workers share (`--shard I/N`):
+/// it reads its own part of the ring ([`TokenRange::shard`](cqlbulk_ring::TokenRange::shard))
+/// and keeps its operation at `<job location>/shard-I-of-N`, which a rerun of the same shard
+/// resumes.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// `I/N` with `0 <= I < N`.
+    pub fn parse(text: &str) -> std::result::Result<Shard, String> {
+        let bad = || {
+            format!("{text}: a shard is I/N with 0 <= I < N, e.g. 0/4 (Kubernetes: $JOB_COMPLETION_INDEX/N)")
+        };
+        let (index, count) = text.split_once('/').ok_or_else(bad)?;
+        let index: u64 = index.trim().parse().map_err(|_| bad())?;
+        let count: u64 = count.trim().parse().map_err(|_| bad())?;
+        if index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The name of the shard's operation inside the job location: `shard-0003-of-0010`.
+    pub fn dir_name(&self) -> String {
+        format!("shard-{:04}-of-{:04}", self.index, self.count)
+    }
+
+    /// The shard a [`Shard::dir_name`] names.
+    pub fn from_dir_name(name: &str) -> Option<Shard> {
+        let (index, count) = name.strip_prefix("shard-")?.split_once("-of-")?;
+        let shard = Shard { index: index.parse().ok()?, count: count.parse().ok()? };
+        (shard.index < shard.count && shard.dir_name() == name).then_some(shard)
+    }
+
+    /// The tokens this shard reads.
+    pub fn range(&self) -> cqlbulk_ring::TokenRange {
+        cqlbulk_ring::TokenRange::shard(self.index, self.count).expect("index < count")
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 /// What an operation's `operation.json` holds: each kind of run has its own.
@@ -169,17 +221,23 @@ const RECORDS: &str = "checkpoint/";
 
 impl<S: Spec> Operation<S> {
     /// Creates `<log_dir>/<operation id>/` for a new run.
-    pub async fn create(log_dir: &Place, mut spec: S) -> Result<Operation<S>> {
+    pub async fn create(log_dir: &Place, spec: S) -> Result<Operation<S>> {
+        Self::create_as(log_dir, None, spec).await
+    }
+
+    /// Creates `<log_dir>/<name>/` (default: the operation id) for a new run.
+    pub async fn create_as(log_dir: &Place, name: Option<&str>, mut spec: S) -> Result<Operation<S>> {
         let (id, run_id) = new_ids(spec.keyspace(), spec.table(), S::VERB);
         spec.set_ids(id.clone(), run_id);
         let text = serde_json::to_string_pretty(&spec).expect("spec serializes");
+        let name = name.unwrap_or(&id);
         match log_dir {
             Place::Directory(log_dir) => {
-                let dir = log_dir.join(&id);
+                let dir = log_dir.join(name);
                 // The directory appears under its name only with operation.json in it, so a
                 // run killed at any instant leaves either nothing to resume or something
                 // resumable.
-                let staging = log_dir.join(format!(".{id}.creating"));
+                let staging = log_dir.join(format!(".{name}.creating"));
                 fs::create_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
                 write_durably(&staging.join("operation.json"), text.as_bytes())?;
                 fs::rename(&staging, &dir).map_err(|e| io_error(&dir, e))?;
@@ -187,7 +245,7 @@ impl<S: Spec> Operation<S> {
                 Self::open(dir, spec, Vec::new(), None)
             }
             Place::Objects(store) => {
-                let remote = Remote::new(store.clone(), id.clone());
+                let remote = Remote::new(store.clone(), name.to_string());
                 store.put(&remote.name("operation.json"), text.clone().into_bytes()).await?;
                 let dir = working_copy(&id)?;
                 write_durably(&dir.join("operation.json"), text.as_bytes())?;
@@ -424,7 +482,8 @@ fn read_checkpoint<S: Spec>(path: &Path, spec: &S) -> Result<Vec<S::Done>> {
     Ok(done)
 }
 
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes a small file so that it is whole under its name, or absent, after any crash.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     let temp = path.with_extension("tmp");
     let mut file = File::create(&temp).map_err(|e| io_error(&temp, e))?;
     file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| io_error(&temp, e))?;
@@ -464,6 +523,7 @@ mod tests {
             format: "csv".into(),
             output: "/out".into(),
             splits: vec![(-10, 0), (0, 10)],
+            shard: None,
         };
         let dir = std::env::temp_dir().join(format!("cqlbulk-checkpoint-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -498,6 +558,7 @@ mod tests {
             format: "csv".into(),
             output: "/out".into(),
             splits: vec![(-10, 0), (0, 10)],
+            shard: None,
         };
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let place = Place::Directory(log_dir.clone());

@@ -111,6 +111,21 @@ impl ScanPlan {
         splits.shuffle(&mut rng);
         Ok(ScanPlan { splits, concurrency, max_attempts: config.max_attempts.unwrap_or(6).max(1), throttle })
     }
+
+    /// Keeps only the parts of the splits inside `range` (a shard's part of the ring),
+    /// renumbered in token order.
+    pub fn restrict(&mut self, range: &TokenRange) {
+        let mut kept: Vec<Split> = std::mem::take(&mut self.splits)
+            .into_iter()
+            .filter_map(|split| split.range.intersection(range).map(|part| Split { range: part, ..split }))
+            .collect();
+        kept.sort_by_key(|split| split.range);
+        for (index, split) in kept.iter_mut().enumerate() {
+            split.index = index;
+        }
+        kept.shuffle(&mut rand::rng());
+        self.splits = kept;
+    }
 }
 
 /// What happened to one split.

@@ -98,6 +98,33 @@ impl Place {
         })
     }
 
+    /// The whole of the small file or object `name` inside, or `None` when there is none.
+    pub async fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            Place::Directory(dir) => match std::fs::read(dir.join(name)) {
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(dir.join(name).display(), e)),
+            },
+            Place::Objects(store) => store.read(name).await,
+        }
+    }
+
+    /// Writes the small file or object `name` inside, so that it appears whole or not at all.
+    pub async fn write(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        match self {
+            Place::Directory(dir) => {
+                let path = dir.join(name);
+                let temp = dir.join(format!(".{name}.tmp"));
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| std::fs::write(&temp, &bytes))
+                    .and_then(|()| std::fs::rename(&temp, &path))
+                    .map_err(|e| Error::io(path.display(), e))
+            }
+            Place::Objects(store) => store.put(name, bytes).await,
+        }
+    }
+
     /// The names directly inside: entries of a directory (none when it does not exist),
     /// first path segments of the objects under a prefix.
     pub async fn child_names(&self) -> Result<Vec<String>> {

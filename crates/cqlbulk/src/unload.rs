@@ -19,9 +19,10 @@ use crate::cluster::{ClusterView, TableName, quote_identifier};
 use crate::codec::decode::BatchBuilder;
 use crate::connect::ConnectionConfig;
 use crate::error::{Error, ErrorKind, Result, unless_cancelled};
-use crate::operation::{Operation, OperationSpec, SplitDone};
+use crate::operation::{Operation, OperationSpec, Shard, SplitDone};
 use crate::progress::{Observer, Progress, Work};
 use crate::scan::{self, ScanConfig, ScanPlan, Split};
+use crate::sink::iceberg::shards::{self, ShardRecord};
 use crate::sink::iceberg::{DataFileOptions, ExportConfig, IcebergSink};
 use crate::sink::{Compression, Destination, FileLayout, Format, Place, Resumed, RunFacts};
 
@@ -38,6 +39,10 @@ pub struct UnloadConfig {
     pub log_dir: Place,
     /// The operation directory (or object-store prefix) of an earlier attempt to finish.
     pub resume: Option<Place>,
+    /// This run is one shard of an export several workers share: it reads its part of the
+    /// ring, keeps its operation at `<log_dir>/shard-I-of-N` (resumed when it exists), and an
+    /// Iceberg shard records its data files for `iceberg commit` instead of committing.
+    pub shard: Option<Shard>,
 }
 
 /// Where the rows go.
@@ -190,12 +195,35 @@ pub async fn run(
 
     let format_name = config.output.format_name();
     let output_text = config.output.describe();
-    let operation = match &config.resume {
+    let mut resume = config.resume.clone();
+    if let Some(shard) = &config.shard {
+        if resume.is_some() {
+            return Err(Error::new(
+                ErrorKind::BadInput,
+                "--shard resumes its own operation (<log-dir>/shard-I-of-N): drop --resume",
+            ));
+        }
+        if matches!(config.output, Output::Stdout { .. }) {
+            return Err(Error::new(
+                ErrorKind::BadInput,
+                "--shard writes files or Iceberg data files: give --url or --format iceberg",
+            ));
+        }
+        plan.restrict(&shard.range());
+        let at = config.log_dir.child(&shard.dir_name())?;
+        if at.read("operation.json").await?.is_some() {
+            resume = Some(at);
+        }
+    }
+    let operation = match &resume {
         None => {
             let mut ranges: Vec<_> = plan.splits.iter().map(|s| (s.index, s.range)).collect();
             ranges.sort_by_key(|(index, _)| *index);
-            Operation::create(
+            // A shard's operation has a name its reruns find; a run's is its id.
+            let name = config.shard.map(|shard| shard.dir_name());
+            Operation::create_as(
                 &config.log_dir,
+                name.as_deref(),
                 OperationSpec {
                     operation_id: String::new(),
                     run_id: String::new(),
@@ -204,6 +232,7 @@ pub async fn run(
                     format: format_name.to_string(),
                     output: output_text.clone(),
                     splits: ranges.iter().map(|(_, r)| (r.start(), r.end())).collect(),
+                    shard: config.shard,
                 },
             )
             .await?
@@ -218,13 +247,24 @@ pub async fn run(
                 ));
             }
             let spec = &operation.spec;
-            if (spec.keyspace.as_str(), spec.table.as_str(), spec.format.as_str(), spec.output.as_str())
-                != (table.keyspace.as_str(), table.table.as_str(), format_name, output_text.as_str())
-            {
+            if (
+                spec.keyspace.as_str(),
+                spec.table.as_str(),
+                spec.format.as_str(),
+                spec.output.as_str(),
+                spec.shard,
+            ) != (
+                table.keyspace.as_str(),
+                table.table.as_str(),
+                format_name,
+                output_text.as_str(),
+                config.shard,
+            ) {
+                let flag = if config.shard.is_some() { "the shard's operation" } else { "--resume" };
                 return Err(Error::new(
                     ErrorKind::BadInput,
                     format!(
-                        "--resume {}: that run unloaded {}.{} as {} to {}; give the same table, --format and --url",
+                        "{flag} {}: that run unloaded {}.{} as {} to {}; give the same table, --format and --url",
                         dir.describe(),
                         spec.keyspace,
                         spec.table,
@@ -270,7 +310,20 @@ pub async fn run(
         metrics: Default::default(),
         operation_dir: operation.location(),
     };
-    if config.resume.is_some() {
+    if resume.is_some() {
+        if let Some(record) = finished_shard(&operation) {
+            operation.log(&format!("shard already finished: its data files are recorded in {record}"));
+            let earlier: Option<UnloadSummary> = std::fs::read(operation.dir.join("summary.json"))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+            summary.rows = operation.done.iter().map(|d| d.rows).sum();
+            summary.splits_done = operation.done.len();
+            if let Some(earlier) = earlier {
+                (summary.files, summary.bytes) = (earlier.files, earlier.bytes);
+            }
+            operation.write_summary(&summary).await?;
+            return Ok(summary);
+        }
         match destination.resume(&operation.done).await? {
             Resumed::Committed { snapshot_id } => {
                 operation.log(&format!("resume: run already committed as snapshot {snapshot_id}"));
@@ -385,6 +438,14 @@ pub async fn run(
     Ok(summary)
 }
 
+/// The record of a shard whose Iceberg data files are written and recorded: a rerun of it
+/// has nothing left to do (and must not delete those files as unrecorded).
+fn finished_shard(operation: &Operation) -> Option<String> {
+    operation.spec.shard?;
+    let record = crate::sink::iceberg::shards::SHARD_FILES;
+    operation.dir.join(record).exists().then(|| operation.location_of(record))
+}
+
 /// The destination `config.output` names, ready for this operation's splits.
 async fn open_destination(
     config: &UnloadConfig,
@@ -425,7 +486,12 @@ async fn open_destination(
                 spill_dir,
                 workers,
             )
-            .await?;
+            .await?
+            .recording(
+                config
+                    .shard
+                    .map(|shard| ShardRecord { shard, path: operation.dir.join(shards::SHARD_FILES) }),
+            );
             let prepared = &sink.table.prepared;
             operation.log(&format!(
                 "iceberg: {} {}{}{}",

@@ -722,3 +722,111 @@ async fn replace_mirrors_the_table_in_rest_and_postgres_catalogs() {
     let warehouse = root.join("lake");
     replace_scenario(&ks, &root, &["--catalog-uri", &url, "--warehouse", warehouse.to_str().unwrap()]).await;
 }
+
+/// `cqlbulk unload` of rows100k as shard `shard` into the job location `job`, with `extra`
+/// flags (the shards' split counts differ, as on workers with other core counts).
+fn shard_command(ks: &str, job: &Path, shard: &str, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cqlbulk"));
+    command
+        .args(["unload", "-h", hosts(), "-k", ks, "-t", "rows100k", "-q", "--shard", shard, "--log-dir"])
+        .arg(job)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// What: rows100k exported to Iceberg by three shards (`--shard I/3`) planning different
+/// split counts; shard 1 is SIGKILLed mid-run, `iceberg commit` then refuses (shard 1 has
+/// not finished), shard 1 run again resumes and finishes, shard 2 run again does nothing;
+/// the commit makes one snapshot holding every row exactly once (PyIceberg against the
+/// driver), with no data file on disk outside it, and a second commit commits nothing.
+/// The same three shards to Parquet files: pyarrow reads every row once. Why: distributed
+/// engines retry killed tasks and rerun finished ones; the export must still hold each row
+/// once, in one snapshot, or fail loudly before committing.
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_commit_every_row_once() {
+    let ks = TestKeyspace::connect(hosts(), "ice_shards", SIMPLE_RF1).await;
+    fill_100k(&ks).await;
+    let root = scratch_dir("ice-shards");
+    let warehouse = root.join("lake");
+    let w = warehouse.to_str().unwrap();
+    let job = root.join("job");
+    let iceberg = ["--format", "iceberg", "--warehouse", w];
+
+    let first =
+        shard_command(&ks.name, &job, "0/3", &[&iceberg[..], &["--splits", "7"]].concat()).spawn().unwrap();
+    let mut killed = shard_command(
+        &ks.name,
+        &job,
+        "1/3",
+        &[&iceberg[..], &["--splits", "300", "--concurrency", "1", "--page-size", "200"]].concat(),
+    )
+    .spawn()
+    .unwrap();
+    let shard1 = job.join("shard-0001-of-0003");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(shard1.join("checkpoint.jsonl")).map_or(0, |t| t.lines().count()) < 5 {
+        assert!(std::time::Instant::now() < deadline, "shard 1 never finished 5 splits");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    killed.kill().unwrap();
+    assert!(killed.wait().unwrap().code().is_none(), "shard 1 finished before it could be killed");
+    expect_success(&first.wait_with_output().unwrap());
+    expect_success(&shard_command(&ks.name, &job, "2/3", &iceberg).output().unwrap());
+
+    let commit =
+        || cqlbulk(&["iceberg", "commit", "--operation", job.to_str().unwrap(), "--warehouse", w, "--json"]);
+    let refused = commit();
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("shard 1/3 has not finished"), "{}", stderr(&refused));
+    assert!(
+        snapshots(&["--warehouse", w], &ks.name, "rows100k").is_empty(),
+        "nothing is visible before the commit"
+    );
+
+    // The retried task: the same command resumes shard 1's operation.
+    let retried =
+        shard_command(&ks.name, &job, "1/3", &[&iceberg[..], &["--splits", "40"]].concat()).output().unwrap();
+    expect_success(&retried);
+    let record = std::fs::read(job.join("shard-0002-of-0003/data-files.json")).unwrap();
+    let again = shard_command(&ks.name, &job, "2/3", &iceberg).output().unwrap();
+    expect_success(&again);
+    assert_eq!(
+        std::fs::read(job.join("shard-0002-of-0003/data-files.json")).unwrap(),
+        record,
+        "a finished shard does nothing"
+    );
+
+    let committed: serde_json::Value = serde_json::from_str(&expect_success(&commit())).unwrap();
+    assert_eq!(committed["rows"], 100_000, "{committed}");
+    assert_eq!(committed["shards"], 3, "{committed}");
+    assert_eq!(committed["already_committed"], false, "{committed}");
+    check_iceberg(hosts(), &ks.name, "rows100k", &["--warehouse", w]);
+    let list = snapshots(&["--warehouse", w], &ks.name, "rows100k");
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["total_records"], 100_000, "{list:?}");
+    let on_disk = data_files(&warehouse.join(&ks.name).join("rows100k")).len();
+    assert_eq!(committed["data_files"], on_disk, "the killed attempt's unrecorded data files are gone");
+
+    let twice: serde_json::Value = serde_json::from_str(&expect_success(&commit())).unwrap();
+    assert_eq!(twice["already_committed"], true, "{twice}");
+    assert_eq!(snapshots(&["--warehouse", w], &ks.name, "rows100k").len(), 1);
+
+    let files = root.join("parquet");
+    let parquet_job = root.join("parquet-job");
+    let parquet = ["--format", "parquet", "--url", files.to_str().unwrap()];
+    let children: Vec<Child> = ["0/3", "1/3", "2/3"]
+        .iter()
+        .zip(["5", "64", "11"])
+        .map(|(shard, splits)| {
+            shard_command(&ks.name, &parquet_job, shard, &[&parquet[..], &["--splits", splits]].concat())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        expect_success(&child.wait_with_output().unwrap());
+    }
+    check_unload(hosts(), &ks.name, "rows100k", "parquet", &files);
+}

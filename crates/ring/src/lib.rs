@@ -95,6 +95,24 @@ impl TokenRange {
     }
 }
 
+impl TokenRange {
+    /// The tokens both ranges hold, if any.
+    pub fn intersection(&self, other: &TokenRange) -> Option<TokenRange> {
+        TokenRange::new(self.start.max(other.start), self.end.min(other.end))
+    }
+
+    /// Shard `index` of `count` (from 0): the ring cut into `count` ranges of near-equal
+    /// size, so that workers that plan their splits differently (other core counts, other
+    /// `--splits`) still read disjoint parts that together are the whole ring.
+    pub fn shard(index: u64, count: u64) -> Option<TokenRange> {
+        if index >= count {
+            return None;
+        }
+        // `split` gives fewer pieces only for more than 2^64 - 1 of them.
+        TokenRange::full_ring().split(count).get(usize::try_from(index).ok()?).copied()
+    }
+}
+
 impl fmt::Display for TokenRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "({}, {}]", self.start, self.end)

@@ -292,4 +292,29 @@ proptest! {
         let largest = parts.iter().map(|p| p.size()).max().unwrap();
         prop_assert!(largest - smallest <= 1, "pieces differ by more than one token");
     }
+
+    /// What: for any plan of splits and any number of shards, each shard keeps the parts of
+    /// the splits inside its own range, and the shards' parts together cover the ring once,
+    /// whatever split counts two shards planned with; why: shards on machines with other core
+    /// counts plan other splits, and a gap or an overlap between shards loses or doubles rows.
+    #[test]
+    fn prop_shards_cover_ring_once((nodes, tokens) in arb_cluster(), targets in (1usize..200, 1usize..200), count in 1u64..40) {
+        let topology = Topology::new(nodes, tokens).unwrap();
+        let Ok(ranges) = topology.replicated_ranges(&Replication::Simple { factor: 1 }) else { return Ok(()); };
+        let mut parts: Vec<ReplicatedRange> = Vec::new();
+        for index in 0..count {
+            let shard = TokenRange::shard(index, count).unwrap();
+            // Even shards plan with one split count, odd ones with another.
+            let target = if index % 2 == 0 { targets.0 } else { targets.1 };
+            for split in plan_splits(&ranges, target) {
+                if let Some(range) = split.range.intersection(&shard) {
+                    prop_assert!(shard.start() <= range.start() && range.end() <= shard.end());
+                    parts.push(ReplicatedRange { range, ..split });
+                }
+            }
+        }
+        parts.sort_by_key(|p| p.range);
+        assert_covers_ring(&parts);
+        prop_assert!(TokenRange::shard(count, count).is_none());
+    }
 }

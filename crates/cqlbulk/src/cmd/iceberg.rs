@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use cqlbulk::catalog::{CatalogConfig, SqlDatabase};
-use cqlbulk::sink::iceberg::{expire, table};
-use cqlbulk::storage::{StorageOptions, is_object_url};
+use cqlbulk::sink::iceberg::{expire, shards, table};
+use cqlbulk::storage::{Place, StorageOptions, is_object_url};
 
 use super::{EXIT_OK, StorageArgs};
 
@@ -137,6 +137,26 @@ enum IcebergCommand {
     /// Remove snapshots older than --older-than (the current one and each branch's newest
     /// --retain-last stay) through the catalog, then delete the files only they used.
     Expire(ExpireArgs),
+    /// Commit the data files of every shard of a sharded export (`unload --shard I/N
+    /// --log-dir LOCATION`) in one snapshot, once: running it again commits nothing.
+    Commit(CommitArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CommitArgs {
+    /// The job location the shards shared as --log-dir: a directory or an object-store URL.
+    #[arg(long, value_name = "DIR|URL")]
+    operation: String,
+
+    #[command(flatten)]
+    catalog: CatalogArgs,
+
+    #[command(flatten)]
+    storage: StorageArgs,
+
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -192,6 +212,31 @@ struct SnapshotsArgs {
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
+        IcebergCommand::Commit(args) => {
+            let storage = args.storage.options();
+            let catalog = args.catalog.catalog_config(&storage)?;
+            let job = Place::parse(&args.operation, &storage)?;
+            let summary = shards::commit(&catalog, &job).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else if summary.already_committed {
+                println!(
+                    "{}: the {} shards of {} were already committed as snapshot {}; nothing to do",
+                    summary.table, summary.shards, args.operation, summary.snapshot_id
+                );
+            } else {
+                println!(
+                    "{}: committed snapshot {} ({}): {} rows in {} data files from {} shards",
+                    summary.table,
+                    summary.snapshot_id,
+                    summary.mode,
+                    summary.rows,
+                    summary.data_files,
+                    summary.shards
+                );
+            }
+            Ok(EXIT_OK)
+        }
         IcebergCommand::Expire(args) => {
             let catalog = args.catalog.catalog_config(&args.storage.options())?;
             let age = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);

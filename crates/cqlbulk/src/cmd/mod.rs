@@ -75,7 +75,8 @@ pub enum LogFormat {
 #[derive(Subcommand)]
 pub enum Command {
     Count(count::Args),
-    Unload(unload::Args),
+    // Boxed: parsed once, and the largest by far.
+    Unload(Box<unload::Args>),
     Load(load::Args),
     Verify(verify::Args),
     Iceberg(iceberg::Args),
@@ -117,7 +118,7 @@ enum ConfigCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Count(args) => count::run(args).await,
-        Command::Unload(args) => unload::run(args).await,
+        Command::Unload(args) => unload::run(*args).await,
         Command::Load(args) => load::run(args).await,
         Command::Verify(args) => verify::run(args).await,
         Command::Iceberg(args) => iceberg::run(args).await,

@@ -3,6 +3,7 @@
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
+use cqlbulk::operation::Shard;
 use cqlbulk::progress::Display;
 use cqlbulk::sink::format::{CsvOptions, JsonOptions, ParquetCompression, ParquetOptions};
 use cqlbulk::sink::iceberg::schema::{
@@ -86,6 +87,15 @@ pub struct Args {
     /// directory while splits are read and merged into data files at the end.
     #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
     sort_by: Option<Vec<String>>,
+
+    /// Run as shard I of N (from 0) of an export N workers share: read 1/N of the ring and
+    /// keep this shard's operation in <--log-dir>/shard-I-of-N, which running the shard again
+    /// resumes (a finished one does nothing). Iceberg shards write their data files but
+    /// commit nothing: `cqlbulk iceberg commit --operation <--log-dir>` commits all shards'
+    /// files in one snapshot. Give every shard the same --log-dir (shared storage), and each
+    /// export a new one.
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
 
     /// Iceberg: `append` adds the run's rows to the table; `replace` makes them the table's
     /// whole content in one snapshot (the snapshots before stay for time travel until
@@ -340,9 +350,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         output: args.output()?,
         log_dir,
         resume,
+        shard: args.shard,
     };
     let display = Display::new(args.scan.progress());
     if args.connection.table.is_none() {
+        if args.shard.is_some() {
+            bail!("--shard works on one table: give -t TABLE");
+        }
         if args.iceberg_table.is_some() {
             bail!(
                 "--iceberg-table names one table: give -t TABLE, or leave it out to export every table under its own name"
@@ -368,8 +382,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             );
             return Ok(EXIT_OK);
         }
-        let snapshot = match (&summary.iceberg_table, summary.snapshot_id) {
-            (Some(ident), Some(id)) => format!("; snapshot {id} of {ident}"),
+        let snapshot = match (&summary.iceberg_table, summary.snapshot_id, args.shard) {
+            (Some(ident), Some(id), _) => format!("; snapshot {id} of {ident}"),
+            (Some(_), None, Some(shard)) => format!(
+                "; shard {shard}'s data files are recorded: once every shard is done, commit them with \
+                 `cqlbulk iceberg commit --operation {}`",
+                config.log_dir.describe()
+            ),
             _ => String::new(),
         };
         cqlbulk::say!(

@@ -16,6 +16,7 @@ pub mod expire;
 pub mod merge;
 pub mod replace;
 pub mod schema;
+pub mod shards;
 pub mod spill;
 pub mod table;
 
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 pub use self::data_files::{DataFileOptions, DataFileTarget};
 use self::schema::CqlColumn;
+use self::shards::{ShardFiles, ShardRecord};
 pub use self::spill::SpillWriter;
 pub use self::table::{ExportConfig, ExportTable, WriteMode};
 use super::{Finished, Resumed, RunFacts};
@@ -53,6 +55,8 @@ pub struct IcebergSink {
     /// Append or replace, and the catalog a replace commits through.
     mode: WriteMode,
     catalog: CatalogConfig,
+    /// A shard of a sharded export records its data files there instead of committing.
+    shard: Option<ShardRecord>,
 }
 
 impl IcebergSink {
@@ -80,7 +84,14 @@ impl IcebergSink {
             workers: workers.max(1),
             mode: export.mode,
             catalog: export.catalog.clone(),
+            shard: None,
         })
+    }
+
+    /// The sink of a shard: it records its data files at `record` instead of committing.
+    pub fn recording(mut self, record: Option<ShardRecord>) -> IcebergSink {
+        self.shard = record;
+        self
     }
 
     /// The writer of one attempt at split `split`.
@@ -131,7 +142,8 @@ impl IcebergSink {
     }
 
     /// Writes the data files of every finished split's spilled rows, commits them as the
-    /// run's one snapshot, and deletes the spill files.
+    /// run's one snapshot (a shard records them for `iceberg commit` instead), and deletes
+    /// the spill files.
     pub async fn commit(&self, done: &[SplitDone], facts: &RunFacts, log: &dyn Fn(&str)) -> Result<Finished> {
         let spills: Vec<_> = done.iter().filter_map(|d| d.spill.clone()).collect();
         let spilled_mib = spills.iter().map(|s| s.bytes).sum::<u64>() >> 20;
@@ -154,7 +166,7 @@ impl IcebergSink {
             written.runs,
             started.elapsed().as_secs_f64()
         ));
-        let files: Vec<WrittenFile> = written
+        let files_written: Vec<WrittenFile> = written
             .data_files
             .iter()
             .map(|f| WrittenFile {
@@ -164,6 +176,29 @@ impl IcebergSink {
             })
             .collect();
         let rows: u64 = done.iter().map(|d| d.rows).sum();
+        if let Some(record) = &self.shard {
+            let mut files = ShardFiles::new(
+                record.shard,
+                self.mode,
+                &self.catalog,
+                &self.table.table,
+                written.data_files,
+            )?;
+            files.source_cluster = facts.source_cluster.clone();
+            files.source_table = facts.source_table.clone();
+            files.splits = facts.splits;
+            files.rows = rows;
+            let text = serde_json::to_vec_pretty(&files).expect("shard record serializes");
+            crate::operation::write_durably(&record.path, &text)?;
+            log(&format!(
+                "shard {}: {} data files recorded in {}; `cqlbulk iceberg commit` commits them with the other shards'",
+                record.shard,
+                files.data_files.len(),
+                shards::SHARD_FILES
+            ));
+            self.remove_spill_dir();
+            return Ok(Finished { snapshot_id: None, files: Some(files_written) });
+        }
         let properties = HashMap::from([
             (table::RUN_ID_PROPERTY.to_string(), self.run_id.clone()),
             (table::SOURCE_CLUSTER_PROPERTY.to_string(), facts.source_cluster.clone()),
@@ -183,7 +218,7 @@ impl IcebergSink {
             }
         };
         self.remove_spill_dir();
-        Ok(Finished { snapshot_id: Some(committed.snapshot_id()), files: Some(files) })
+        Ok(Finished { snapshot_id: Some(committed.snapshot_id()), files: Some(files_written) })
     }
 
     /// Spill files are of no use once the run is committed.

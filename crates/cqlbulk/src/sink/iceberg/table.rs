@@ -26,6 +26,8 @@ pub const SOURCE_TABLE_PROPERTY: &str = "cqlbulk.source-table";
 pub const ROWS_PROPERTY: &str = "cqlbulk.rows";
 pub const SPLITS_PROPERTY: &str = "cqlbulk.splits";
 pub const VERSION_PROPERTY: &str = "cqlbulk.version";
+/// The number of shards whose files a sharded export's commit holds.
+pub const SHARDS_PROPERTY: &str = "cqlbulk.shards";
 
 /// The Iceberg side of an export, as the user asked for it.
 #[derive(Clone, Debug)]
