@@ -110,8 +110,12 @@ impl ExportConfig {
             }
             match catalog.create_table(ident.namespace(), creation).await {
                 Ok(_) => prepared.created = true,
-                // Another run created it meanwhile: evolve that one like any existing table.
-                Err(e) if e.kind() == iceberg::ErrorKind::TableAlreadyExists => {}
+                // Another run created it meanwhile (shards start together): evolve that one
+                // like any existing table. The SQL catalog reports that race as a failed
+                // unique constraint, not as "already exists", so the table is looked for.
+                Err(e) if catalog.table_exists(&ident).await.unwrap_or(false) => {
+                    tracing::debug!("{context}: created by another writer meanwhile ({e})");
+                }
                 Err(e) => return Err(err(e)),
             }
         }
@@ -218,7 +222,14 @@ async fn ensure_namespace(catalog: &dyn Catalog, namespace: &NamespaceIdent) -> 
         return Ok(());
     }
     match catalog.create_namespace(namespace, HashMap::new()).await {
-        Err(e) if e.kind() != iceberg::ErrorKind::NamespaceAlreadyExists => Err(e),
+        // Created by another writer meanwhile (the SQL catalog says so as a failed unique
+        // constraint).
+        Err(e)
+            if e.kind() != iceberg::ErrorKind::NamespaceAlreadyExists
+                && !catalog.namespace_exists(namespace).await.unwrap_or(false) =>
+        {
+            Err(e)
+        }
         _ => Ok(()),
     }
 }
