@@ -34,6 +34,8 @@ pub struct JobLabels {
     pub command: String,
     pub keyspace: String,
     pub table: String,
+    /// `I-of-N` for a shard of a sharded export: shards of one table push to their own groups.
+    pub shard: Option<String>,
 }
 
 /// Exports one job's figures; watch the job with it (it is an [`Observer`]), then call
@@ -234,8 +236,8 @@ fn register_figures(registry: &Registry, progress: &Progress) {
     registry.register(Box::new(elapsed)).expect("one registration");
 }
 
-/// `<base>/metrics/job/cqlbulk/command/<c>/keyspace@base64/<k>/table@base64/<t>`: one group
-/// per command and table, so concurrent jobs on other tables keep their own series (names
+/// `<base>/metrics/job/cqlbulk/command/<c>/keyspace@base64/<k>/table@base64/<t>[/shard/I-of-N]`:
+/// one group per command and table (and shard), so concurrent jobs on other tables keep their own series (names
 /// are base64url, the Pushgateway's way to carry any character in a path).
 fn push_url(base: &str, labels: &JobLabels) -> Result<String> {
     let parsed = reqwest::Url::parse(base).map_err(|e| {
@@ -251,8 +253,9 @@ fn push_url(base: &str, labels: &JobLabels) -> Result<String> {
         ));
     }
     let encode = |value: &str| if value.is_empty() { "=".to_string() } else { URL_SAFE_NO_PAD.encode(value) };
+    let shard = labels.shard.as_ref().map(|shard| format!("/shard/{shard}")).unwrap_or_default();
     Ok(format!(
-        "{}/metrics/job/cqlbulk/command/{}/keyspace@base64/{}/table@base64/{}",
+        "{}/metrics/job/cqlbulk/command/{}/keyspace@base64/{}/table@base64/{}{shard}",
         base.trim_end_matches('/'),
         labels.command,
         encode(&labels.keyspace),
@@ -296,12 +299,20 @@ mod tests {
     /// Why: a wrong path would push into another job's group or fail at the end of a run.
     #[test]
     fn push_urls_name_the_job() {
-        let labels =
-            JobLabels { command: "unload".into(), keyspace: "Shop".into(), table: "odd/\"name".into() };
+        let mut labels = JobLabels {
+            command: "unload".into(),
+            keyspace: "Shop".into(),
+            table: "odd/\"name".into(),
+            shard: None,
+        };
         let url = push_url("http://gw:9091/", &labels).unwrap();
         assert_eq!(
             url,
             "http://gw:9091/metrics/job/cqlbulk/command/unload/keyspace@base64/U2hvcA/table@base64/b2RkLyJuYW1l"
+        );
+        labels.shard = Some("2-of-8".into());
+        assert!(
+            push_url("http://gw:9091", &labels).unwrap().ends_with("/table@base64/b2RkLyJuYW1l/shard/2-of-8")
         );
         assert!(push_url("gw:9091", &labels).is_err());
     }

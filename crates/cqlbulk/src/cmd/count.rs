@@ -72,7 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         top_partitions: matches!(args.by, Some(Breakdown::Partition)).then_some(args.top as usize),
     };
     let display = Display::new(args.scan.progress());
-    let exporter = args.metrics.exporter("count", &config.table).await?;
+    let exporter = args.metrics.exporter("count", &config.table, None).await?;
     let result = count::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
     super::finish_metrics(&exporter).await;
     let summary = result?;

@@ -305,13 +305,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                 "--iceberg-table names one table: give -t TABLE, or leave it out to load every table of the namespace"
             );
         }
-        let exporter = args.metrics.exporter("load", &config.table).await?;
+        let exporter = args.metrics.exporter("load", &config.table, None).await?;
         let result =
             load::run_keyspace(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
         super::finish_metrics(&exporter).await;
         return super::report_keyspace(&result?, args.quiet);
     }
-    let exporter = args.metrics.exporter("load", &config.table).await?;
+    let exporter = args.metrics.exporter("load", &config.table, None).await?;
     let result = load::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
     super::finish_metrics(&exporter).await;
     let summary = result?;

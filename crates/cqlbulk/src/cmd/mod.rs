@@ -508,6 +508,7 @@ impl MetricsArgs {
         &self,
         command: &str,
         table: &cqlbulk::cluster::TableName,
+        shard: Option<cqlbulk::operation::Shard>,
     ) -> cqlbulk::Result<cqlbulk::metrics::Exporter> {
         let config = cqlbulk::metrics::MetricsConfig {
             listen: self.metrics_addr,
@@ -518,6 +519,7 @@ impl MetricsArgs {
             command: command.to_string(),
             keyspace: table.keyspace.clone(),
             table: table.table.clone(),
+            shard: shard.map(|shard| format!("{}-of-{}", shard.index, shard.count)),
         };
         cqlbulk::metrics::Exporter::start(&config, labels).await
     }

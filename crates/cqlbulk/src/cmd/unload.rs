@@ -362,13 +362,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                 "--iceberg-table names one table: give -t TABLE, or leave it out to export every table under its own name"
             );
         }
-        let exporter = args.metrics.exporter("unload", &config.table).await?;
+        let exporter = args.metrics.exporter("unload", &config.table, args.shard).await?;
         let result =
             unload::run_keyspace(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
         super::finish_metrics(&exporter).await;
         return super::report_keyspace(&result?, args.scan.quiet);
     }
-    let exporter = args.metrics.exporter("unload", &config.table).await?;
+    let exporter = args.metrics.exporter("unload", &config.table, args.shard).await?;
     let result = unload::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
     super::finish_metrics(&exporter).await;
     let summary = result?;

@@ -50,7 +50,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         detail_ranges: args.detail_ranges,
     };
     let display = Display::new(args.scan.progress());
-    let exporter = args.metrics.exporter("verify", &config.table).await?;
+    let exporter = args.metrics.exporter("verify", &config.table, None).await?;
     let result = verify::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
     super::finish_metrics(&exporter).await;
     let summary = result?;
