@@ -51,8 +51,13 @@
 //! # }
 //! ```
 
+// `cqlbulk::…` paths name this crate from inside too, so the command line ([`cmd`]) reads
+// the same as any other user of the library.
+extern crate self as cqlbulk;
+
 pub mod catalog;
 pub mod cluster;
+pub mod cmd;
 pub mod codec;
 pub mod compress;
 pub mod connect;

@@ -279,6 +279,17 @@ impl Observer for () {
     fn finished(&self, _: bool) {}
 }
 
+/// An observer borrowed, e.g. a caller's `&dyn Observer` beside a job's own exporter.
+impl<T: Observer + ?Sized> Observer for &T {
+    fn started(&self, job: &str, progress: Arc<Progress>) {
+        (**self).started(job, progress);
+    }
+
+    fn finished(&self, completed: bool) {
+        (**self).finished(completed);
+    }
+}
+
 /// Two observers watching one job (e.g. the display and a metrics exporter).
 impl<A: Observer, B: Observer> Observer for (A, B) {
     fn started(&self, job: &str, progress: Arc<Progress>) {

@@ -19,7 +19,7 @@ use scylla::policies::retry::FallthroughRetryPolicy;
 use scylla::response::PagingState;
 use scylla::statement::prepared::PreparedStatement;
 
-use crate::cluster::ClusterView;
+use crate::cluster::{ClusterView, quote_identifier};
 use crate::connect::{one_line, request_error};
 use crate::error::{Error, ErrorKind, Result};
 use crate::progress::Progress;
@@ -110,6 +110,42 @@ impl ScanPlan {
         // Token order would send neighbouring splits, which share replicas, at once.
         splits.shuffle(&mut rng);
         Ok(ScanPlan { splits, concurrency, max_attempts: config.max_attempts.unwrap_or(6).max(1), throttle })
+    }
+
+    /// A plan of the given `(index, range)` splits, each routed to the replicas the current
+    /// topology gives it (any coordinator would be correct; a replica saves a hop), with
+    /// `base`'s concurrency, attempts and limits.
+    pub fn for_ranges(
+        view: &ClusterView,
+        base: &ScanPlan,
+        ranges: impl IntoIterator<Item = (usize, TokenRange)>,
+    ) -> Result<ScanPlan> {
+        let current = view.replicated_ranges()?;
+        let mut splits = Vec::new();
+        for (index, range) in ranges {
+            let mut replicas: Vec<Arc<Node>> = Vec::new();
+            for owner in
+                current.iter().filter(|r| r.range.start() < range.end() && range.start() < r.range.end())
+            {
+                for id in &owner.replicas {
+                    let node = view.node(*id);
+                    if !replicas.iter().any(|n| Arc::ptr_eq(n, node)) {
+                        replicas.push(node.clone());
+                    }
+                }
+            }
+            let primary = replicas
+                .first()
+                .cloned()
+                .ok_or_else(|| Error::new(ErrorKind::Schema, format!("no replica for {range}")))?;
+            splits.push(Split { index, range, primary, replicas, throttle: base.throttle.clone() });
+        }
+        Ok(ScanPlan {
+            splits,
+            concurrency: base.concurrency,
+            max_attempts: base.max_attempts,
+            throttle: base.throttle.clone(),
+        })
     }
 
     /// Keeps only the parts of the splits inside `range` (a shard's part of the ring),
@@ -323,4 +359,79 @@ pub async fn prepare(
         .map(|spec| (spec.name().to_string(), spec.typ().clone().into_owned()))
         .collect();
     Ok((statement, columns))
+}
+
+/// What to select.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Columns to export, in this order; all of them (as `SELECT *` orders them) if `None`.
+    pub columns: Option<Vec<String>>,
+    /// Add `writetime(c)` for every selected regular column.
+    pub writetime: bool,
+    /// Add `ttl(c)` for every selected regular column.
+    pub ttl: bool,
+    /// A custom SELECT with `:start` and `:end` where the token bounds go.
+    pub query: Option<String>,
+}
+
+/// A batch goes to the writer at this many rows or bytes, whichever comes first: large
+/// enough to amortize per-batch work, small enough that concurrency × batch stays a few
+/// MiB even with 10 KB rows.
+pub const BATCH_ROWS: usize = 8192;
+pub const BATCH_BYTES: usize = 8 << 20;
+
+/// The CQL of the per-split query, with two `?` for the token bounds.
+pub fn select_cql(view: &ClusterView, selection: &Selection) -> Result<String> {
+    let table = &view.table;
+    if let Some(query) = &selection.query {
+        if !(query.contains(":start") && query.contains(":end")) {
+            return Err(Error::new(
+                ErrorKind::BadInput,
+                "--query must restrict the token with :start and :end, e.g. \
+                 `SELECT * FROM ks.t WHERE token(pk) > :start AND token(pk) <= :end`",
+            ));
+        }
+        return Ok(query.replace(":start", "?").replace(":end", "?"));
+    }
+    let mut items: Vec<String> = match &selection.columns {
+        Some(columns) => {
+            for column in columns {
+                if !view.columns.iter().any(|(name, _)| name == column) {
+                    return Err(Error::new(
+                        ErrorKind::BadInput,
+                        format!("--columns: {} has no column {column}", table.name),
+                    ));
+                }
+            }
+            columns.iter().map(|c| quote_identifier(c)).collect()
+        }
+        // `*` cannot be combined with writetime()/ttl(): name every column then.
+        None if selection.writetime || selection.ttl => {
+            view.columns.iter().map(|(name, _)| quote_identifier(name)).collect()
+        }
+        None => vec!["*".to_string()],
+    };
+    if selection.writetime || selection.ttl {
+        let selected: Vec<&String> = match &selection.columns {
+            Some(columns) => columns.iter().collect(),
+            None => view.columns.iter().map(|(name, _)| name).collect(),
+        };
+        for name in selected {
+            if !view.regular_columns.contains(name) {
+                continue;
+            }
+            let quoted = quote_identifier(name);
+            if selection.writetime {
+                items.push(format!(
+                    "writetime({quoted}) AS {}",
+                    quote_identifier(&format!("writetime({name})"))
+                ));
+            }
+            if selection.ttl {
+                items.push(format!("ttl({quoted}) AS {}", quote_identifier(&format!("ttl({name})"))));
+            }
+        }
+    }
+    let token = table.token_expression();
+    Ok(format!("SELECT {} FROM {} WHERE {token} > ? AND {token} <= ?", items.join(", "), table.name.cql()))
 }

@@ -15,13 +15,14 @@ use scylla::frame::response::result::ColumnType;
 use scylla::statement::prepared::PreparedStatement;
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::{ClusterView, TableName, quote_identifier};
+use crate::cluster::{ClusterView, TableName};
 use crate::codec::decode::BatchBuilder;
 use crate::connect::ConnectionConfig;
 use crate::error::{Error, ErrorKind, Result, unless_cancelled};
 use crate::operation::{Operation, OperationSpec, Shard, SplitDone};
 use crate::progress::{Observer, Progress, Work};
-use crate::scan::{self, ScanConfig, ScanPlan, Split};
+use crate::scan::{self, BATCH_BYTES, BATCH_ROWS, ScanConfig, ScanPlan};
+pub use crate::scan::{Selection, select_cql};
 use crate::sink::iceberg::shards::{self, ShardRecord};
 use crate::sink::iceberg::{DataFileOptions, ExportConfig, IcebergSink};
 use crate::sink::{Compression, Destination, FileLayout, Format, Place, Resumed, RunFacts};
@@ -521,81 +522,6 @@ fn file_name_part(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
 }
 
-/// What to select.
-#[derive(Clone, Debug, Default)]
-pub struct Selection {
-    /// Columns to export, in this order; all of them (as `SELECT *` orders them) if `None`.
-    pub columns: Option<Vec<String>>,
-    /// Add `writetime(c)` for every selected regular column.
-    pub writetime: bool,
-    /// Add `ttl(c)` for every selected regular column.
-    pub ttl: bool,
-    /// A custom SELECT with `:start` and `:end` where the token bounds go.
-    pub query: Option<String>,
-}
-
-/// A batch goes to the writer at this many rows or bytes, whichever comes first: large
-/// enough to amortize per-batch work, small enough that concurrency × batch stays a few
-/// MiB even with 10 KB rows.
-const BATCH_ROWS: usize = 8192;
-const BATCH_BYTES: usize = 8 << 20;
-
-/// The CQL of the per-split query, with two `?` for the token bounds.
-pub fn select_cql(view: &ClusterView, selection: &Selection) -> Result<String> {
-    let table = &view.table;
-    if let Some(query) = &selection.query {
-        if !(query.contains(":start") && query.contains(":end")) {
-            return Err(Error::new(
-                ErrorKind::BadInput,
-                "--query must restrict the token with :start and :end, e.g. \
-                 `SELECT * FROM ks.t WHERE token(pk) > :start AND token(pk) <= :end`",
-            ));
-        }
-        return Ok(query.replace(":start", "?").replace(":end", "?"));
-    }
-    let mut items: Vec<String> = match &selection.columns {
-        Some(columns) => {
-            for column in columns {
-                if !view.columns.iter().any(|(name, _)| name == column) {
-                    return Err(Error::new(
-                        ErrorKind::BadInput,
-                        format!("--columns: {} has no column {column}", table.name),
-                    ));
-                }
-            }
-            columns.iter().map(|c| quote_identifier(c)).collect()
-        }
-        // `*` cannot be combined with writetime()/ttl(): name every column then.
-        None if selection.writetime || selection.ttl => {
-            view.columns.iter().map(|(name, _)| quote_identifier(name)).collect()
-        }
-        None => vec!["*".to_string()],
-    };
-    if selection.writetime || selection.ttl {
-        let selected: Vec<&String> = match &selection.columns {
-            Some(columns) => columns.iter().collect(),
-            None => view.columns.iter().map(|(name, _)| name).collect(),
-        };
-        for name in selected {
-            if !view.regular_columns.contains(name) {
-                continue;
-            }
-            let quoted = quote_identifier(name);
-            if selection.writetime {
-                items.push(format!(
-                    "writetime({quoted}) AS {}",
-                    quote_identifier(&format!("writetime({name})"))
-                ));
-            }
-            if selection.ttl {
-                items.push(format!("ttl({quoted}) AS {}", quote_identifier(&format!("ttl({name})"))));
-            }
-        }
-    }
-    let token = table.token_expression();
-    Ok(format!("SELECT {} FROM {} WHERE {token} > ? AND {token} <= ?", items.join(", "), table.name.cql()))
-}
-
 /// The outcome of an unload.
 pub struct UnloadReport {
     /// Every finished split, from this and earlier attempts.
@@ -748,34 +674,8 @@ pub fn resume_plan(
     done: &[SplitDone],
 ) -> Result<ScanPlan> {
     let finished: HashSet<usize> = done.iter().map(|d| d.split).collect();
-    let current = view.replicated_ranges()?;
-    let mut splits = Vec::new();
-    for (index, range) in ranges.iter().enumerate() {
-        if finished.contains(&index) {
-            continue;
-        }
-        let mut replicas: Vec<Arc<scylla::cluster::Node>> = Vec::new();
-        for owner in current.iter().filter(|r| r.range.start() < range.end() && range.start() < r.range.end())
-        {
-            for id in &owner.replicas {
-                let node = view.node(*id);
-                if !replicas.iter().any(|n| Arc::ptr_eq(n, node)) {
-                    replicas.push(node.clone());
-                }
-            }
-        }
-        let primary = replicas
-            .first()
-            .cloned()
-            .ok_or_else(|| Error::new(ErrorKind::Schema, format!("no replica for {range}")))?;
-        splits.push(Split { index, range: *range, primary, replicas, throttle: base.throttle.clone() });
-    }
-    Ok(ScanPlan {
-        splits,
-        concurrency: base.concurrency,
-        max_attempts: base.max_attempts,
-        throttle: base.throttle.clone(),
-    })
+    let unfinished = ranges.iter().copied().enumerate().filter(|(index, _)| !finished.contains(index));
+    ScanPlan::for_ranges(view, base, unfinished)
 }
 
 /// Unloads every table of `config.table.keyspace` (its table name is not used), each to

@@ -3,8 +3,9 @@
 use std::io::Write;
 
 use clap::ValueEnum;
+use cqlbulk::CancellationToken;
 use cqlbulk::count::{self, CountConfig, CountMethod, CountSummary};
-use cqlbulk::progress::Display;
+use cqlbulk::progress::{Display, Observer};
 use cqlbulk::{Error, ErrorKind};
 
 use super::{ConnectionArgs, EXIT_OK, ScanArgs};
@@ -59,7 +60,13 @@ enum Method {
     Fetch,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<u8> {
+/// The count these flags describe, watched by `observer`: the command line's and the
+/// Python package's one way in.
+pub async fn job(
+    args: &Args,
+    observer: &dyn Observer,
+    cancel: &CancellationToken,
+) -> anyhow::Result<CountSummary> {
     args.connection.require_table("count")?;
     let config = CountConfig {
         connection: args.connection.connection_config(scylla::statement::Consistency::LocalOne)?,
@@ -71,12 +78,16 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         },
         top_partitions: matches!(args.by, Some(Breakdown::Partition)).then_some(args.top as usize),
     };
-    let display = Display::new(args.scan.progress());
     let exporter = args.metrics.exporter("count", &config.table, None).await?;
-    let result = count::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
+    let result = count::run(&config, &(observer, exporter.clone()), cancel).await;
     super::finish_metrics(&exporter).await;
-    let summary = result?;
-    let table = &config.table;
+    Ok(result?)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    let display = Display::new(args.scan.progress());
+    let summary = job(&args, &display, &super::cancel_on_signal()).await?;
+    let table = &args.connection.table_name();
     print_summary(&summary, args.by)?;
     if !args.scan.quiet {
         cqlbulk::say!(

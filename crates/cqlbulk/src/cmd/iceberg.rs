@@ -210,13 +210,44 @@ struct SnapshotsArgs {
     json: bool,
 }
 
+impl CommitArgs {
+    async fn commit(&self) -> anyhow::Result<shards::CommitSummary> {
+        let storage = self.storage.options();
+        let catalog = self.catalog.catalog_config(&storage)?;
+        let job = Place::parse(&self.operation, &storage)?;
+        Ok(shards::commit(&catalog, &job).await?)
+    }
+}
+
+impl ExpireArgs {
+    async fn expire(&self) -> anyhow::Result<expire::ExpireSummary> {
+        let catalog = self.catalog.catalog_config(&self.storage.options())?;
+        let age = i64::try_from(self.older_than.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = cqlbulk::codec::text::now_millis().saturating_sub(age);
+        Ok(expire::expire(&catalog, &self.namespace, &self.table, cutoff, self.retain_last).await?)
+    }
+}
+
+impl SnapshotsArgs {
+    async fn snapshots(&self) -> anyhow::Result<Vec<table::SnapshotInfo>> {
+        let catalog = self.catalog.catalog_config(&self.storage.options())?;
+        Ok(table::snapshots(&catalog, &self.namespace, &self.table).await?)
+    }
+}
+
+/// The summary of the `iceberg` subcommand `args` names, as JSON (for the Python package).
+pub async fn job(args: Args) -> anyhow::Result<serde_json::Value> {
+    Ok(match args.command {
+        IcebergCommand::Commit(args) => serde_json::to_value(args.commit().await?)?,
+        IcebergCommand::Expire(args) => serde_json::to_value(args.expire().await?)?,
+        IcebergCommand::Snapshots(args) => serde_json::to_value(args.snapshots().await?)?,
+    })
+}
+
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
         IcebergCommand::Commit(args) => {
-            let storage = args.storage.options();
-            let catalog = args.catalog.catalog_config(&storage)?;
-            let job = Place::parse(&args.operation, &storage)?;
-            let summary = shards::commit(&catalog, &job).await?;
+            let summary = args.commit().await?;
             if args.json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else if summary.already_committed {
@@ -238,11 +269,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         IcebergCommand::Expire(args) => {
-            let catalog = args.catalog.catalog_config(&args.storage.options())?;
-            let age = i64::try_from(args.older_than.as_millis()).unwrap_or(i64::MAX);
-            let cutoff = cqlbulk::codec::text::now_millis().saturating_sub(age);
-            let summary =
-                expire::expire(&catalog, &args.namespace, &args.table, cutoff, args.retain_last).await?;
+            let summary = args.expire().await?;
             if args.json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else {
@@ -259,8 +286,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
         IcebergCommand::Snapshots(args) => {
-            let catalog = args.catalog.catalog_config(&args.storage.options())?;
-            let snapshots = table::snapshots(&catalog, &args.namespace, &args.table).await?;
+            let snapshots = args.snapshots().await?;
             if args.json {
                 for snapshot in &snapshots {
                     println!("{}", serde_json::to_string(snapshot)?);

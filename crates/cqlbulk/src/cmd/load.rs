@@ -4,14 +4,17 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::ValueEnum;
+use cqlbulk::CancellationToken;
 use cqlbulk::load::{self, ErrorLimit, LoadConfig, LoadStatus, Preserve, WriteSettings};
-use cqlbulk::progress::{Display, ProgressStyleChoice};
+use cqlbulk::progress::{Display, Observer, ProgressStyleChoice};
 use cqlbulk::source::csv::CsvReadOptions;
 use cqlbulk::source::{IcebergSource, InputFormat, SnapshotChoice, Source};
 use scylla::statement::Consistency;
 
 use super::iceberg::CatalogArgs;
-use super::{ConnectionArgs, EXIT_COMPLETED_WITH_ERRORS, EXIT_OK, EXIT_TOO_MANY_ERRORS, StorageArgs};
+use super::{
+    ConnectionArgs, EXIT_COMPLETED_WITH_ERRORS, EXIT_OK, EXIT_TOO_MANY_ERRORS, Outcome, StorageArgs,
+};
 
 /// Load CSV, JSON or Parquet files, or an Iceberg table (any snapshot), into a table.
 ///
@@ -273,7 +276,13 @@ impl SourceArgs {
     }
 }
 
-pub async fn run(args: Args) -> anyhow::Result<u8> {
+/// The load these flags describe, watched by `observer`: the command line's and the
+/// Python package's one way in.
+pub async fn job(
+    args: &Args,
+    observer: &dyn Observer,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Outcome<load::LoadSummary>> {
     let table = args.connection.table_name();
     let (source, mapping) = args.source.resolve(&table)?;
     let (log_dir, resume) = args.operation.places(&args.source.storage.options())?;
@@ -294,28 +303,33 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         log_dir,
         resume,
     };
+    if args.connection.table.is_none() && args.source.iceberg_table.is_some() {
+        bail!(
+            "--iceberg-table names one table: give -t TABLE, or leave it out to load every table of the namespace"
+        );
+    }
+    let exporter = args.metrics.exporter("load", &config.table, None).await?;
+    let observer = (observer, exporter.clone());
+    let result = if args.connection.table.is_none() {
+        load::run_keyspace(&config, &observer, cancel).await.map(Outcome::Keyspace)
+    } else {
+        load::run(&config, &observer, cancel).await.map(Outcome::Table)
+    };
+    super::finish_metrics(&exporter).await;
+    Ok(result?)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<u8> {
     let display = Display::new(if args.quiet {
         ProgressStyleChoice::Quiet
     } else {
         ProgressStyleChoice::Auto { interval: Duration::from_secs(args.progress_interval.max(1)) }
     });
-    if args.connection.table.is_none() {
-        if args.source.iceberg_table.is_some() {
-            bail!(
-                "--iceberg-table names one table: give -t TABLE, or leave it out to load every table of the namespace"
-            );
-        }
-        let exporter = args.metrics.exporter("load", &config.table, None).await?;
-        let result =
-            load::run_keyspace(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
-        super::finish_metrics(&exporter).await;
-        return super::report_keyspace(&result?, args.quiet);
-    }
-    let exporter = args.metrics.exporter("load", &config.table, None).await?;
-    let result = load::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
-    super::finish_metrics(&exporter).await;
-    let summary = result?;
-    let table = &config.table;
+    let summary = match job(&args, &display, &super::cancel_on_signal()).await? {
+        Outcome::Keyspace(summary) => return super::report_keyspace(&summary, args.quiet),
+        Outcome::Table(summary) => summary,
+    };
+    let table = &args.connection.table_name();
     if !args.quiet || summary.failed > 0 {
         cqlbulk::say!(
             "load: {table}: read {}, written {}{}, failed {} in {:.2}s ({} rows/s{}); operation {}",

@@ -1,7 +1,9 @@
-//! Subcommands, one file each, and the flags they share.
+//! The command line: subcommands, one file each, and the flags they share. [`main`] is the
+//! `cqlbulk` program; [`summary`] runs the same jobs from the same flags without printing,
+//! for the Python package.
 //!
-//! Flags are parsed and validated here; `run()` of each subcommand turns them into the
-//! library's typed configs. Nothing touches the network until then.
+//! Flags are parsed and validated here; `job()` of each subcommand turns them into the
+//! library's typed configs and runs the library's job. Nothing touches the network until then.
 
 pub mod config;
 mod count;
@@ -9,6 +11,8 @@ mod iceberg;
 mod load;
 mod unload;
 mod verify;
+
+use std::ffi::OsString;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -18,7 +22,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use cqlbulk::connect::{ConnectionConfig, TlsConfig};
 use cqlbulk::scan::ScanConfig;
-use cqlbulk::{Error, ErrorKind};
+use cqlbulk::{CancellationToken, Error, ErrorKind};
 use scylla::statement::Consistency;
 
 /// Everything went as asked.
@@ -32,6 +36,14 @@ pub const EXIT_TOO_MANY_ERRORS: u8 = 2;
 /// table, bad input). Errors get their code from their kind (`ErrorKind::exit_code`:
 /// also 1 for failed token ranges and 4 for Ctrl-C or SIGTERM).
 pub const EXIT_FATAL: u8 = 3;
+
+/// What an unload or a load did: one table's summary, or a whole keyspace's.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum Outcome<S> {
+    Table(S),
+    Keyspace(cqlbulk::keyspace::KeyspaceSummary),
+}
 
 #[derive(Parser)]
 #[command(
@@ -113,6 +125,146 @@ enum ConfigCommand {
     /// Print a config file with every option of every command, commented out at its
     /// default.
     Example,
+}
+
+/// The `cqlbulk` program on `argv` (its name first): the process exit code.
+pub fn main(argv: Vec<OsString>) -> u8 {
+    // A command line clap cannot parse is a fatal error (3), so that 2 can keep DSBulk's
+    // meaning (too many errors); help and version are not errors.
+    let cli = match config::parse(argv) {
+        Ok(cli) => cli,
+        Err(config::ParseError::Clap(err)) => {
+            let _ = err.print();
+            return if err.use_stderr() { EXIT_FATAL } else { EXIT_OK };
+        }
+        Err(config::ParseError::Config(message)) => {
+            eprintln!("cqlbulk: error: {message}");
+            return EXIT_FATAL;
+        }
+    };
+    let json = cli.log_format == LogFormat::Json;
+    cqlbulk::logs::set_json(json);
+    init_logging(cli.verbose, json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cqlbulk: cannot start the async runtime: {err}");
+            return EXIT_FATAL;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed pipe (`cqlbulk count … | head`) is the reader's choice, not a failure.
+            if is_broken_pipe(&err) {
+                return EXIT_OK;
+            }
+            cqlbulk::logs::say("ERROR", &format!("cqlbulk: error: {err:#}"));
+            exit_code(&err)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_logging(verbose: u8, json: bool) {
+    let default = match verbose {
+        // The driver logs every failed connection attempt; what matters reaches the user as
+        // cqlbulk's own error.
+        0 => "warn,scylla=off",
+        1 => "info,scylla=warn",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CQLBULK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let logs =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    // A second program run in one process (the Python package's command) keeps the first's.
+    let _ = if json { logs.json().flatten_event(true).try_init() } else { logs.try_init() };
+}
+
+/// A command line that failed: what the program would print and exit with.
+#[derive(Debug)]
+pub struct Failure {
+    /// The one-line message.
+    pub message: String,
+    /// The error's kind in snake case (`bad_input`, `connection`, `incomplete_scan`, …).
+    pub kind: String,
+    /// The program's exit code for it.
+    pub exit_code: u8,
+}
+
+impl Failure {
+    fn of(err: &anyhow::Error) -> Failure {
+        let kind = err.downcast_ref::<Error>().map_or(ErrorKind::BadInput, |e| e.kind());
+        Failure { message: format!("{err:#}"), kind: Self::kind_name(kind), exit_code: exit_code(err) }
+    }
+
+    /// A job's error as the program reports it.
+    pub fn from_error(err: &Error) -> Failure {
+        Failure {
+            message: err.to_string(),
+            kind: Self::kind_name(err.kind()),
+            exit_code: err.kind().exit_code(),
+        }
+    }
+
+    fn kind_name(kind: ErrorKind) -> String {
+        let debug = format!("{kind:?}");
+        let mut snake = String::new();
+        for (i, c) in debug.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+        }
+        snake
+    }
+}
+
+/// Runs the job the command line `argv` names (`["cqlbulk", "unload", …]`) as the program
+/// would, printing nothing, and returns its summary as JSON: the Python package's `count`,
+/// `unload`, `load`, `verify` and `iceberg` calls. `cancel` stops it as Ctrl-C stops the
+/// program.
+pub async fn summary(argv: Vec<OsString>, cancel: &CancellationToken) -> Result<serde_json::Value, Failure> {
+    let cli = config::parse(argv).map_err(|e| Failure::of(&anyhow::anyhow!(parse_error_line(e))))?;
+    let value = match cli.command {
+        Command::Count(args) => count::job(&args, &(), cancel).await.and_then(to_json),
+        Command::Unload(args) => unload::job(&args, &(), cancel).await.and_then(to_json),
+        Command::Load(args) => load::job(&args, &(), cancel).await.and_then(to_json),
+        Command::Verify(args) => verify::job(&args, &(), cancel).await.and_then(to_json),
+        Command::Iceberg(args) => iceberg::job(args).await,
+        _ => Err(anyhow::anyhow!("only count, unload, load, verify and iceberg have a summary")),
+    };
+    value.map_err(|e| Failure::of(&e))
+}
+
+/// Opens the table scan an `unload` command line describes (`["cqlbulk", "unload", "-h", …,
+/// "-k", …, "-t", …]` with any of its connection, column and scan flags).
+pub async fn open_scan(argv: Vec<OsString>) -> Result<cqlbulk::source::cassandra::TableScan, Failure> {
+    let cli = config::parse(argv).map_err(|e| Failure::of(&anyhow::anyhow!(parse_error_line(e))))?;
+    match cli.command {
+        Command::Unload(args) => unload::open_scan(&args).await.map_err(|e| Failure::of(&e)),
+        _ => Err(Failure::of(&anyhow::anyhow!("a scan is described by unload's flags"))),
+    }
+}
+
+fn parse_error_line(e: config::ParseError) -> String {
+    match e {
+        config::ParseError::Clap(err) => {
+            let first = err.to_string().lines().next().unwrap_or_default().to_string();
+            first.strip_prefix("error: ").unwrap_or(&first).to_string()
+        }
+        config::ParseError::Config(message) => message,
+    }
+}
+
+fn to_json<T: serde::Serialize>(summary: T) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::to_value(summary)?)
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {

@@ -3,20 +3,22 @@
 
 use anyhow::{Context, bail};
 use clap::ValueEnum;
+use cqlbulk::CancellationToken;
 use cqlbulk::operation::Shard;
-use cqlbulk::progress::Display;
+use cqlbulk::progress::{Display, Observer};
 use cqlbulk::sink::format::{CsvOptions, JsonOptions, ParquetCompression, ParquetOptions};
 use cqlbulk::sink::iceberg::schema::{
     self, DecimalAs, ExplicitOptions, TimeAs, TimestampAs, TypeOptions, VarintAs,
 };
 use cqlbulk::sink::iceberg::{DataFileOptions, ExportConfig, WriteMode};
 use cqlbulk::sink::{Compression, Format, Place};
+use cqlbulk::source::cassandra::TableScan;
 use cqlbulk::storage::{ObjectStore, is_object_url};
 use cqlbulk::unload::{self, Output, Selection, Status, UnloadConfig};
 use cqlbulk::{Error, ErrorKind};
 
 use super::iceberg::CatalogArgs;
-use super::{ConnectionArgs, EXIT_OK, ScanArgs, StorageArgs, parse_size};
+use super::{ConnectionArgs, EXIT_OK, Outcome, ScanArgs, StorageArgs, parse_size};
 
 /// Export a whole table to CSV, JSON or Parquet files, or to an Iceberg table, each row
 /// exactly once.
@@ -335,44 +337,72 @@ impl Args {
     }
 }
 
-pub async fn run(args: Args) -> anyhow::Result<u8> {
-    let (log_dir, resume) = args.operation.places(&args.storage.options())?;
-    let config = UnloadConfig {
-        connection: args.connection.connection_config(scylla::statement::Consistency::LocalOne)?,
-        table: args.connection.table_name(),
-        scan: args.scan.scan_config(&args.connection),
-        selection: Selection {
-            columns: args.columns.clone(),
-            writetime: args.writetime,
-            ttl: args.ttl,
-            query: args.query.clone(),
-        },
-        output: args.output()?,
-        log_dir,
-        resume,
-        shard: args.shard,
-    };
-    let display = Display::new(args.scan.progress());
+impl Args {
+    fn config(&self) -> anyhow::Result<UnloadConfig> {
+        let (log_dir, resume) = self.operation.places(&self.storage.options())?;
+        Ok(UnloadConfig {
+            connection: self.connection.connection_config(scylla::statement::Consistency::LocalOne)?,
+            table: self.connection.table_name(),
+            scan: self.scan.scan_config(&self.connection),
+            selection: Selection {
+                columns: self.columns.clone(),
+                writetime: self.writetime,
+                ttl: self.ttl,
+                query: self.query.clone(),
+            },
+            output: self.output()?,
+            log_dir,
+            resume,
+            shard: self.shard,
+        })
+    }
+}
+
+/// The scan these flags describe (connection, table, columns, splits, limits), opened:
+/// the Python package's `scan`, `plan` and `read_split`.
+pub async fn open_scan(args: &Args) -> anyhow::Result<TableScan> {
+    args.connection.require_table("scan")?;
+    let config = args.config()?;
+    Ok(TableScan::open(&config.connection, &config.table, &config.selection, &config.scan).await?)
+}
+
+/// The unload these flags describe, watched by `observer`: the command line's and the
+/// Python package's one way in.
+pub async fn job(
+    args: &Args,
+    observer: &dyn Observer,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Outcome<unload::UnloadSummary>> {
+    let config = args.config()?;
     if args.connection.table.is_none() {
-        if args.shard.is_some() {
-            bail!("--shard works on one table: give -t TABLE");
-        }
         if args.iceberg_table.is_some() {
             bail!(
                 "--iceberg-table names one table: give -t TABLE, or leave it out to export every table under its own name"
             );
         }
-        let exporter = args.metrics.exporter("unload", &config.table, args.shard).await?;
-        let result =
-            unload::run_keyspace(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
-        super::finish_metrics(&exporter).await;
-        return super::report_keyspace(&result?, args.scan.quiet);
+        if args.shard.is_some() {
+            bail!("--shard works on one table: give -t TABLE");
+        }
     }
     let exporter = args.metrics.exporter("unload", &config.table, args.shard).await?;
-    let result = unload::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
+    let observer = (observer, exporter.clone());
+    let result = if args.connection.table.is_none() {
+        unload::run_keyspace(&config, &observer, cancel).await.map(Outcome::Keyspace)
+    } else {
+        unload::run(&config, &observer, cancel).await.map(Outcome::Table)
+    };
     super::finish_metrics(&exporter).await;
-    let summary = result?;
-    let table = &config.table;
+    Ok(result?)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    let display = Display::new(args.scan.progress());
+    let summary = match job(&args, &display, &super::cancel_on_signal()).await? {
+        Outcome::Keyspace(summary) => return super::report_keyspace(&summary, args.scan.quiet),
+        Outcome::Table(summary) => summary,
+    };
+    let log_dir = args.operation.places(&args.storage.options())?.0;
+    let table = &args.connection.table_name();
     if !args.scan.quiet {
         if summary.already_committed {
             cqlbulk::say!(
@@ -387,7 +417,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             (Some(_), None, Some(shard)) => format!(
                 "; shard {shard}'s data files are recorded: once every shard is done, commit them with \
                  `cqlbulk iceberg commit --operation {}`",
-                config.log_dir.describe()
+                log_dir.describe()
             ),
             _ => String::new(),
         };

@@ -1,7 +1,8 @@
 //! `cqlbulk verify`: proves that a table and a dataset hold the same rows.
 
-use cqlbulk::progress::Display;
-use cqlbulk::verify::{self, VerifyConfig, VerifyStatus};
+use cqlbulk::CancellationToken;
+use cqlbulk::progress::{Display, Observer};
+use cqlbulk::verify::{self, VerifyConfig, VerifyStatus, VerifySummary};
 use scylla::statement::Consistency;
 
 use super::load::SourceArgs;
@@ -37,7 +38,13 @@ pub struct Args {
     help: Option<bool>,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<u8> {
+/// The verify these flags describe, watched by `observer`: the command line's and the
+/// Python package's one way in.
+pub async fn job(
+    args: &Args,
+    observer: &dyn Observer,
+    cancel: &CancellationToken,
+) -> anyhow::Result<VerifySummary> {
     args.connection.require_table("verify")?;
     let table = args.connection.table_name();
     let (source, mapping) = args.source.resolve(&table)?;
@@ -49,12 +56,16 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         mapping,
         detail_ranges: args.detail_ranges,
     };
-    let display = Display::new(args.scan.progress());
     let exporter = args.metrics.exporter("verify", &config.table, None).await?;
-    let result = verify::run(&config, &(display, exporter.clone()), &super::cancel_on_signal()).await;
+    let result = verify::run(&config, &(observer, exporter.clone()), cancel).await;
     super::finish_metrics(&exporter).await;
-    let summary = result?;
-    let table = &config.table;
+    Ok(result?)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    let display = Display::new(args.scan.progress());
+    let summary = job(&args, &display, &super::cancel_on_signal()).await?;
+    let table = &args.connection.table_name();
     for unreadable in &summary.unreadable {
         cqlbulk::say!(
             "verify: dataset record at {} cannot be compared: {}",

@@ -7,6 +7,7 @@
 //! skip it; records that cannot be read travel with it as rejects. (The third source, a
 //! token-range scan of a Cassandra table, is [`crate::scan`].)
 
+pub mod cassandra;
 pub mod csv;
 pub mod files;
 pub mod iceberg;
