@@ -15,8 +15,9 @@
 //! keeps an operation directory ([`operation`]) so that a resumed run finishes it exactly
 //! once. Each job is one call, `run(&config, &observer, &cancel)`, returning a typed
 //! summary ([`unload::UnloadSummary`], [`load::LoadSummary`], …): progress goes to a
-//! [`progress::Observer`] and a [`CancellationToken`] stops it. The `cqlbulk` binary is
-//! glue: flags → a job's config → the job → a printed summary.
+//! [`progress::Observer`] and a [`CancellationToken`] stops it. The command line ([`cmd`],
+//! which the `cqlbulk` binary and the Python package call) is glue: flags → a job's config →
+//! the job → a printed (or returned) summary.
 //!
 //! Unloading a table to Parquet files from Rust:
 //!
@@ -42,6 +43,7 @@
 //!     },
 //!     log_dir: "cqlbulk-logs".into(),
 //!     resume: None,
+//!     shard: None,
 //! };
 //! // `()` ignores progress; a CancellationToken stops the run (resume it with `resume`).
 //! let summary = unload::run(&config, &(), &Default::default()).await?;

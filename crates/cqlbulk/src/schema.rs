@@ -139,6 +139,9 @@ pub async fn list_keyspace(session: &Session, keyspace: &str) -> Result<(Vec<Str
     Ok((tables, views))
 }
 
+/// How long a schema query may take, whatever --request-timeout says.
+const SCHEMA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Runs a schema query at consistency ONE: `system_schema` is local to each node.
 async fn select<R>(
     session: &Session,
@@ -153,6 +156,10 @@ where
     };
     let mut statement = Statement::new(cql);
     statement.set_consistency(Consistency::One);
+    // --request-timeout is for the rows; a few small schema reads before any of them get
+    // time of their own, so that a tight timeout meant for a loaded cluster cannot fail the
+    // run before it starts.
+    statement.set_request_timeout(Some(SCHEMA_TIMEOUT));
     let result = session.query_unpaged(statement, values).await.map_err(|e| failed(&e))?;
     let rows = result.into_rows_result().map_err(|e| failed(&e))?;
     rows.rows::<R>().map_err(|e| failed(&e))?.collect::<Result<Vec<R>, _>>().map_err(|e| failed(&e))

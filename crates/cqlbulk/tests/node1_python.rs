@@ -21,21 +21,40 @@ const SHAPE: Shape = Shape { nodes: 1, num_tokens: 16, auth: false, tls: false }
 /// reach cqlbulk through this package; it must be the same tool, not a look-alike.
 #[tokio::test(flavor = "multi_thread")]
 async fn python_package_runs_jobs_and_streams_scans() {
-    let hosts = cluster(SHAPE);
-    let ks = TestKeyspace::connect(hosts, "py_package", SIMPLE_RF1).await;
+    let ks = TestKeyspace::connect(cluster(SHAPE), "py_package", SIMPLE_RF1).await;
     create_all_types(&ks).await;
     fill_100k(&ks).await;
     ks.execute("CREATE TABLE {ks}.rows100k_copy (id bigint, c int, v text, PRIMARY KEY (id, c))").await;
-    let scratch = scratch_dir("py-package");
+    run_check("check_package.py", &ks);
+}
+
+/// What: through Ray (`ray.init` here) and Spark (pyspark, `local[2,3]`),
+/// tests/python/check_engines.py: a Ray Data datasource and a Spark DataFrame (`mapInArrow`
+/// over cqlbulk splits) read 100,000 rows once each, and Spark's all-types rows equal the
+/// driver's (uuid as text); each engine's Iceberg export (shard tasks, one commit from the
+/// driver) equals the table; a shard task whose worker is SIGKILLed mid-run and retried by
+/// the engine still leaves every row once, and a second commit commits nothing. Why: a 30 TB
+/// table is exported by an engine's tasks, and engines kill and retry tasks.
+#[tokio::test(flavor = "multi_thread")]
+async fn engines_read_and_export_every_row_once() {
+    let ks = TestKeyspace::connect(cluster(SHAPE), "py_engines", SIMPLE_RF1).await;
+    create_all_types(&ks).await;
+    fill_100k(&ks).await;
+    run_check("check_engines.py", &ks);
+}
+
+/// Runs tests/python/`script` in the oracle virtualenv on `ks`, with a scratch directory.
+fn run_check(script: &str, ks: &TestKeyspace) {
+    let scratch = scratch_dir(&ks.name);
     let output = Command::new(python())
-        .arg(crate_dir().join("tests/python/check_package.py"))
-        .args(["--hosts", hosts, "--keyspace", &ks.name, "--dir"])
+        .arg(crate_dir().join("tests/python").join(script))
+        .args(["--hosts", cluster(SHAPE), "--keyspace", &ks.name, "--dir"])
         .arg(&scratch)
         .output()
         .unwrap();
     assert!(
         output.status.success(),
-        "the Python package failed a check:\n{}{}",
+        "{script} failed a check:\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );

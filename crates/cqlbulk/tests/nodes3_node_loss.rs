@@ -109,12 +109,18 @@ async fn unload_survives_a_node_killed_mid_run() {
 /// Waits until node 3 has a connection from a driver other than the Python one (cqlbulk's)
 /// that has sent requests, polling its `system_views.clients` through the Python driver
 /// while `child` runs. True if seen.
+/// (A node just restarted on a busy host may refuse connections for a while: the poller
+/// tries for a minute before it asks.)
 fn node3_serves_cqlbulk(child: &mut Child) -> bool {
     let code = "import sys, time\n\
         from cassandra.cluster import Cluster\n\
         from cassandra.policies import WhiteListRoundRobinPolicy\n\
         c = Cluster(['127.0.0.3'], load_balancing_policy=WhiteListRoundRobinPolicy(['127.0.0.3']))\n\
-        s = c.connect()\n\
+        for attempt in range(30):\n\
+        \x20   try:\n\
+        \x20       s = c.connect(); break\n\
+        \x20   except Exception:\n\
+        \x20       time.sleep(2)\n\
         for _ in range(200):\n\
         \x20   rows = s.execute('SELECT driver_name, request_count FROM system_views.clients')\n\
         \x20   if any(r.request_count and 'Python' not in (r.driver_name or '') for r in rows):\n\

@@ -32,8 +32,10 @@ from . import _native
 from ._native import CqlbulkError
 
 __all__ = [
+    "COMMIT_OPTIONS",
     "CqlbulkError",
     "Split",
+    "commit_options",
     "count",
     "iceberg_commit",
     "load",
@@ -123,6 +125,30 @@ def iceberg_commit(operation: str, **options: Any) -> dict:
     """Commits every shard of a sharded Iceberg export in one snapshot, once (``cqlbulk
     iceberg commit``); ``operation`` is the location the shards shared as ``log_dir``."""
     return _run(["iceberg", "commit", "--operation", operation] + _flags(options))
+
+
+#: Options `iceberg commit` shares with `unload`: the catalog's and the storage's.
+COMMIT_OPTIONS = frozenset(
+    {
+        "warehouse",
+        "catalog_db",
+        "catalog_uri",
+        "catalog_token",
+        "catalog_credential",
+        "catalog_name",
+        "s3_endpoint",
+        "s3_region",
+        "s3_virtual_host_style",
+        "azure_endpoint",
+        "gcs_endpoint",
+        "gcs_anonymous",
+    }
+)
+
+
+def commit_options(unload_options: dict) -> dict:
+    """The options of a sharded export's commit, taken from its shards' unload options."""
+    return {k: v for k, v in unload_options.items() if k in COMMIT_OPTIONS}
 
 
 @dataclass(frozen=True)
