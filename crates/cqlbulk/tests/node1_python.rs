@@ -32,7 +32,7 @@ async fn python_package_runs_jobs_and_streams_scans() {
 /// tests/python/check_engines.py: a Ray Data datasource and a Spark DataFrame (`mapInArrow`
 /// over cqlbulk splits) read 100,000 rows once each, and Spark's all-types rows equal the
 /// driver's (uuid as text); each engine's Iceberg export (shard tasks, one commit from the
-/// driver) equals the table; a shard task whose worker is SIGKILLed mid-run and retried by
+/// driver) equals the table, key by key as PyIceberg reads it and by `verify`; a shard task whose worker is SIGKILLed mid-run and retried by
 /// the engine still leaves every row once, and a second commit commits nothing. Why: a 30 TB
 /// table is exported by an engine's tasks, and engines kill and retry tasks.
 #[tokio::test(flavor = "multi_thread")]
